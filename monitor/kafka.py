@@ -1,0 +1,88 @@
+"""Plain aiokafka clients for everything outside the Faust app: collectors, subscribers, demo."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from monitor.config import Settings
+from monitor.records import Outgoing, RawRecord
+from monitor.topics import TopicSpec
+
+
+@asynccontextmanager
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    client = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap,
+        acks="all",
+        enable_idempotence=settings.idempotence,
+        linger_ms=5,
+    )
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+async def publish(client: AIOKafkaProducer, outgoing: Iterable[Outgoing]) -> int:
+    """Send every record and wait until the broker has acknowledged them all."""
+    pending = [
+        await client.send(record.topic.name, key=record.key, value=record.value)
+        for record in outgoing
+    ]
+    await asyncio.gather(*pending)
+    return len(pending)
+
+
+async def read_topic(
+    settings: Settings,
+    spec: TopicSpec,
+    *,
+    from_beginning: bool = True,
+    follow: bool = False,
+    poll_timeout_ms: int = 500,
+) -> AsyncIterator[RawRecord]:
+    """Records of one topic, without a consumer group (subscribers read independently).
+
+    Without `follow`, stops once it has read up to the end offsets it found at start.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(spec.name)
+        if not partitions:
+            await consumer._client.force_metadata_update()  # first contact may not know it yet
+            partitions = consumer.partitions_for_topic(spec.name) or set()
+        assigned = [TopicPartition(spec.name, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        if from_beginning:
+            await consumer.seek_to_beginning(*assigned)
+        else:
+            await consumer.seek_to_end(*assigned)
+        end_offsets: dict[TopicPartition, int] = await consumer.end_offsets(assigned)
+        while True:
+            if not follow:
+                positions = [await consumer.position(tp) for tp in assigned]
+                if all(pos >= end_offsets[tp] for pos, tp in zip(positions, assigned, strict=True)):
+                    return
+            batches = await consumer.getmany(*assigned, timeout_ms=poll_timeout_ms)
+            for tp, messages in batches.items():
+                for message in messages:
+                    yield RawRecord(
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=message.offset,
+                        key=message.key,
+                        value=message.value if message.value is not None else b"",
+                    )
+    finally:
+        await consumer.stop()

@@ -1,0 +1,154 @@
+"""The Faust application: three thin agents around the per-record steps.
+
+    news.items ──tagger──▶ news.tagged ──router──▶ tension.by-dyad ──escalator──▶
+        alerts.escalations, tension.state
+
+Each agent reads raw bytes (Faust's own decode-error path commits past the
+record and then crashes the agent), so decoding happens in the step, and
+any failure becomes a dead letter while the agent carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from monitor.config import Settings
+from monitor.escalation.agent import escalate_record, route_record
+from monitor.escalation.scoring import ScoringConfig
+from monitor.records import Clock, Outgoing, RawRecord, dead_letter
+from monitor.tagging.agent import tag_record
+from monitor.tagging.rules import Rules, load_rules
+from monitor.topics import (
+    ALERTS_ESCALATIONS,
+    NEWS_ITEMS,
+    NEWS_TAGGED,
+    PUBLIC_TOPICS,
+    TENSION_BY_DYAD,
+    TENSION_TABLE,
+)
+
+log = logging.getLogger(__name__)
+
+
+def faust_broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Pipeline:
+    """The app and its agents, kept together so tests can reach each agent."""
+
+    app: faust.App
+    tagger: Any
+    router: Any
+    escalator: Any
+    rules: Rules
+    scoring: ScoringConfig
+
+
+def create_pipeline(
+    settings: Settings,
+    rules: Rules | None = None,
+    scoring: ScoringConfig | None = None,
+    clock: Clock = utc_now,
+) -> Pipeline:
+    rules = rules if rules is not None else load_rules()
+    scoring = scoring if scoring is not None else ScoringConfig.load()
+    app = faust.App(
+        settings.app_id,
+        broker=faust_broker_urls(settings.bootstrap),
+        store="memory://",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        web_enabled=settings.web_port is not None,
+        web_port=settings.web_port or 6066,
+        autodiscover=False,
+    )
+    topics = {
+        spec.name: app.topic(
+            spec.name,
+            partitions=spec.partition_count(settings),
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        for spec in PUBLIC_TOPICS
+    }
+    tension = app.Table(
+        TENSION_TABLE,
+        partitions=TENSION_BY_DYAD.partition_count(settings),
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    async def send_all(outgoing: list[Outgoing]) -> None:
+        for record in outgoing:
+            pending = await topics[record.topic.name].send(key=record.key, value=record.value)
+            if record.topic is ALERTS_ESCALATIONS:
+                # Notices are rare and precious: wait for the ack before anything that
+                # follows them (the state that says they happened) is sent.
+                await pending
+
+    async def records(stream: faust.StreamT[bytes]) -> AsyncIterator[RawRecord]:
+        async for event in stream.events():
+            message = event.message
+            yield RawRecord(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=event.key,
+                value=event.value if isinstance(event.value, bytes) else b"",
+            )
+
+    async def run_step(
+        stage: str, record: RawRecord, step: Callable[[RawRecord], list[Outgoing]]
+    ) -> None:
+        try:
+            outgoing = step(record)
+        except Exception as error:  # anything a record can do to a step: dead-letter it
+            log.warning(
+                "%s: %s[%d]@%d to dead letters: %s",
+                stage, record.topic, record.partition, record.offset, error,
+            )
+            outgoing = [dead_letter(stage, record, error, clock)]
+        await send_all(outgoing)
+
+    @app.agent(topics[NEWS_ITEMS.name], name="tagger", concurrency=1)
+    async def tagger(stream: faust.StreamT[bytes]) -> None:
+        async for record in records(stream):
+            await run_step("tagger", record, lambda r: tag_record(r, rules))
+
+    @app.agent(topics[NEWS_TAGGED.name], name="router", concurrency=1)
+    async def router(stream: faust.StreamT[bytes]) -> None:
+        async for record in records(stream):
+            await run_step("router", record, route_record)
+
+    @app.agent(topics[TENSION_BY_DYAD.name], name="escalator", concurrency=1)
+    async def escalator(stream: faust.StreamT[bytes]) -> None:
+        def step(record: RawRecord) -> list[Outgoing]:
+            key = record.key or b""
+            result = escalate_record(record, tension.get(key), scoring)
+            if result.state is not None:
+                tension[key] = result.state
+            return result.outgoing
+
+        async for record in records(stream):
+            await run_step("escalator", record, step)
+
+    return Pipeline(app, tagger, router, escalator, rules, scoring)
+

@@ -1,0 +1,137 @@
+"""Every topic, declared once: name, key, partitions, config, contract.
+
+Topics are created explicitly at start-up, before any client names them:
+Tansu creates an unknown topic with 4 partitions on first mention, and a
+table's changelog whose partition count differs from its source topic
+crashes the agent with PartitionsMismatch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from monitor.config import Settings
+from schemas import (
+    DeadLetter,
+    EscalationNotice,
+    Event,
+    FeedPolled,
+    ItemCollected,
+    ItemTagged,
+    TensionState,
+)
+
+log = logging.getLogger(__name__)
+
+COMPACTED = {"cleanup.policy": "compact"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    contract: type[Event] | None
+    description: str
+    partitions: int | None = None  # None: Settings.partitions
+    config: dict[str, str] = field(default_factory=dict)
+
+    def partition_count(self, settings: Settings) -> int:
+        return self.partitions if self.partitions is not None else settings.partitions
+
+
+NEWS_ITEMS = TopicSpec(
+    "news.items", "item_id", ItemCollected, "Immutable facts: every item a collector read"
+)
+NEWS_TAGGED = TopicSpec(
+    "news.tagged", "item_id", ItemTagged, "Every item with relevance, signals and evidence"
+)
+# Relevant tagged items re-keyed by dyad, so that one partition holds a dyad's
+# whole history and the tension table is local to it.
+TENSION_BY_DYAD = TopicSpec(
+    "tension.by-dyad", "dyad", ItemTagged, "Relevant tagged items keyed by dyad", partitions=1
+)
+ALERTS_ESCALATIONS = TopicSpec(
+    "alerts.escalations", "dyad", EscalationNotice, "Escalation notices", partitions=1
+)
+TENSION_STATE = TopicSpec(
+    "tension.state",
+    "dyad",
+    TensionState,
+    "Current tension state per dyad (compacted)",
+    partitions=1,
+    config=COMPACTED,
+)
+FEEDS_HEALTH = TopicSpec(
+    "feeds.health", "feed_url", FeedPolled, "The outcome of every feed poll", partitions=1
+)
+NEWS_DEADLETTER = TopicSpec(
+    "news.deadletter",
+    "original key",
+    DeadLetter,
+    "Records that could not be decoded or processed, with the original bytes",
+    partitions=1,
+)
+
+PUBLIC_TOPICS: tuple[TopicSpec, ...] = (
+    NEWS_ITEMS,
+    NEWS_TAGGED,
+    TENSION_BY_DYAD,
+    ALERTS_ESCALATIONS,
+    TENSION_STATE,
+    FEEDS_HEALTH,
+    NEWS_DEADLETTER,
+)
+
+TENSION_TABLE = "tension"
+
+
+def changelog_topics(settings: Settings) -> tuple[TopicSpec, ...]:
+    """Faust's changelog topics for our tables, named as Faust names them."""
+    return (
+        TopicSpec(
+            f"{settings.app_id}-{TENSION_TABLE}-changelog",
+            "dyad",
+            None,
+            "Changelog of the tension table (Faust)",
+            partitions=TENSION_BY_DYAD.partition_count(settings),
+            config=COMPACTED,
+        ),
+    )
+
+
+def all_topics(settings: Settings) -> tuple[TopicSpec, ...]:
+    return PUBLIC_TOPICS + changelog_topics(settings)
+
+
+async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    wanted = list(specs if specs is not None else all_topics(settings))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in wanted if spec.name not in existing]
+        if not missing:
+            return []
+        new_topics = [
+            NewTopic(
+                spec.name,
+                spec.partition_count(settings),
+                settings.replication_factor,
+                topic_configs=dict(spec.config),
+            )
+            for spec in missing
+        ]
+        try:
+            await admin.create_topics(new_topics)
+        except TopicAlreadyExistsError:
+            # Another process created them between our list and create: fine.
+            log.debug("topics created concurrently")
+        return [spec.name for spec in missing]
+    finally:
+        await admin.close()

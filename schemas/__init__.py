@@ -1,0 +1,53 @@
+"""Wire contracts of the Baku–Moscow tension monitor.
+
+Every message on a topic is UTF-8 JSON produced by one of these frozen models
+and validates against the JSON Schema document exported beside them
+(`schemas/json/<EventName>.json`). Contracts evolve by adding optional fields;
+a breaking change is a new `schema_version` with an upcaster.
+"""
+
+from schemas.events import (
+    DYAD_AZ_RU,
+    LEVELS,
+    SIGNAL_IDS,
+    DeadLetter,
+    EscalationNotice,
+    Event,
+    Evidence,
+    FeedPolled,
+    ItemCollected,
+    ItemTagged,
+    Level,
+    NoticeEvidence,
+    TensionState,
+    decode,
+    encode,
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    ItemCollected,
+    ItemTagged,
+    EscalationNotice,
+    TensionState,
+    FeedPolled,
+    DeadLetter,
+)
+
+__all__ = [
+    "DYAD_AZ_RU",
+    "EVENT_TYPES",
+    "LEVELS",
+    "SIGNAL_IDS",
+    "DeadLetter",
+    "EscalationNotice",
+    "Event",
+    "Evidence",
+    "FeedPolled",
+    "ItemCollected",
+    "ItemTagged",
+    "Level",
+    "NoticeEvidence",
+    "TensionState",
+    "decode",
+    "encode",
+]

@@ -56,17 +56,17 @@ def test_rss_item_becomes_an_item_collected_with_the_catalogue_facts() -> None:
 
 
 def test_atom_entry_with_only_content_uses_the_content_as_summary() -> None:
-    body = b"""<?xml version="1.0" encoding="utf-8"?>
+    body = """<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
   <title>Atom</title>
   <entry>
     <id>tag:example.ru,2024:1</id>
-    <title type="html">&lt;b&gt;\xd0\x9a\xd1\x80\xd0\xb5\xd0\xbc\xd0\xbb\xd1\x8c&lt;/b&gt; \xd0\xbe\xd1\x82\xd0\xb2\xd0\xb5\xd1\x82\xd0\xb8\xd0\xbb</title>
+    <title type="html">&lt;b&gt;Кремль&lt;/b&gt; ответил</title>
     <link rel="alternate" href="https://example.ru/news/1"/>
     <updated>2024-04-30T10:00:00Z</updated>
     <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>First.</p><p>Second.</p></div></content>
   </entry>
-</feed>"""
+</feed>""".encode()
 
     (item,) = parse_feed(body, FEED, COLLECTED_AT).items
 
@@ -134,6 +134,11 @@ def test_text_that_decodes_into_markup_is_stripped_again() -> None:
     assert html_to_text("5 &lt; 6 and 7 > 3") == "5 < 6 and 7 > 3"
 
 
+def test_control_characters_go_but_joiners_that_scripts_need_stay() -> None:
+    assert html_to_text("Tehran\x00\x1b[31m red\x85line") == "Tehran [31m red line"
+    assert html_to_text("می\u200cخواهم") == "می\u200cخواهم"
+
+
 def test_relative_links_resolve_against_the_url_the_feed_was_read_from() -> None:
     body = rss(
         "<item><title>One</title><link>/news/1</link></item>"
@@ -176,9 +181,7 @@ def test_missing_date_takes_the_collection_time_as_event_time() -> None:
 
 
 def test_unparsable_date_takes_the_collection_time_as_event_time() -> None:
-    body = rss(
-        "<item><title>Bad date</title><pubDate>next Tuesday-ish</pubDate></item>"
-    ).encode()
+    body = rss("<item><title>Bad date</title><pubDate>next Tuesday-ish</pubDate></item>").encode()
 
     (item,) = parse_feed(body, FEED, COLLECTED_AT).items
 

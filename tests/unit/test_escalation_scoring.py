@@ -165,5 +165,5 @@ def test_a_broken_scoring_file_fails_with_the_file_and_reason(tmp_path: Path) ->
         .replace("[weights]", "[weights]\nweather = 1.0"),
         encoding="utf-8",
     )
-    with pytest.raises(ScoringConfigError, match="unknown signals.*weather"):
+    with pytest.raises(ScoringConfigError, match=r"unknown signals.*weather"):
         ScoringConfig.load(broken)

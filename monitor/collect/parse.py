@@ -1,0 +1,302 @@
+"""Feed bytes → ItemCollected events: feedparser on the bytes, then plain text, ids and times.
+
+Pure: no I/O, no clock (the collection time is an argument). Never raises on a
+document, however broken: what it cannot use becomes an error or a warning.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from monitor.collect.catalogue import ALLOWED_SCHEMES, FeedSpec
+from monitor.collect.identity import item_id, revision
+from schemas.events import ItemCollected
+
+# Bounds on what one item may carry: a hostile or broken feed must not produce a
+# message the broker refuses (Kafka's default limit is 1 MB) or a headline no
+# one can read.
+MAX_TITLE_CHARS = 1_000
+MAX_SUMMARY_CHARS = 20_000
+MAX_GUID_CHARS = 2_000
+MAX_LINK_CHARS = 2_000
+
+# Tags after which the text reads as a new word or line; inline tags (b, a, span)
+# join, so "<b>Ba</b>ku" stays "Baku".
+_BREAKING_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
+        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+        "hr", "img", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody",
+        "td", "tfoot", "th", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+# Their content is code or markup, never text a reader sees.
+_HIDDEN_TAGS = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
+# C0 and C1 control characters are never meant to be shown. Format characters
+# (zero-width joiners, soft hyphens) stay: Persian and other scripts need them.
+_CONTROLS_TO_SPACE = {code: " " for code in [*range(0x20), *range(0x7F, 0xA0)]}
+# Text still looking like markup after one pass (the source escaped its tags
+# twice) gets another pass, up to this many.
+_MAX_TEXT_PASSES = 3
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What one document gave: its items, and why it gave fewer than it might have."""
+
+    items: tuple[ItemCollected, ...]
+    # feedparser's complaint about a document it could still read, and items skipped.
+    warning: str | None = None
+    # Why the document gave nothing usable; None when it is a feed, even an empty one.
+    error: str | None = None
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden_depth += 1
+        elif tag in _BREAKING_TAGS:
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BREAKING_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden_depth = max(0, self._hidden_depth - 1)
+        elif tag in _BREAKING_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden_depth:
+            self.parts.append(data)
+
+
+def _looks_like_markup(text: str) -> bool:
+    start = text.find("<")
+    while start != -1 and start + 1 < len(text):
+        following = text[start + 1]
+        if following.isalpha() or following in "/!?":
+            return True
+        start = text.find("<", start + 1)
+    return False
+
+
+def _without_brackets(text: str) -> str:
+    return text.replace("<", " ").replace(">", " ")
+
+
+def html_to_text(fragment: str) -> str:
+    """Readable plain text of an HTML fragment: tags gone, entities decoded, spaces collapsed.
+
+    Decoding entities can turn `&lt;script&gt;` into a tag again, and downstream
+    consumers (webhooks, dashboards) may render HTML, so text that still looks
+    like markup is stripped again.
+    """
+    text = fragment
+    for _ in range(_MAX_TEXT_PASSES):
+        extractor = _TextExtractor()
+        try:
+            extractor.feed(text)
+            extractor.close()
+        except AssertionError:
+            # The stdlib parser asserts on some malformed declarations ("<![foo[").
+            text = _without_brackets(text)
+            break
+        text = "".join(extractor.parts)
+        if not _looks_like_markup(text):
+            break
+    else:
+        # Still markup after several passes: hostile. Keep the words, drop the brackets.
+        text = _without_brackets(text)
+    return " ".join(text.translate(_CONTROLS_TO_SPACE).split())
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _as_utc(parsed: Any) -> datetime | None:
+    """feedparser's *_parsed value (a UTC struct_time) as an aware datetime, or None."""
+    if not isinstance(parsed, time.struct_time):
+        return None
+    try:
+        # timegm, not datetime(*parsed[:6]): it accepts leap seconds (sec=60).
+        return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _safe_link(raw: Any, base_url: str) -> str | None:
+    """The entry's link made absolute, or None unless it is http(s): no javascript:, data:…"""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    try:
+        absolute = urljoin(base_url, raw.strip())
+        parts = urlsplit(absolute)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.netloc:
+        return None
+    if len(absolute) > MAX_LINK_CHARS or any(not ch.isprintable() for ch in absolute):
+        return None
+    return absolute
+
+
+def _text_of(entry: dict[str, Any], key: str) -> str:
+    value = entry.get(key)
+    return html_to_text(value) if isinstance(value, str) else ""
+
+
+def _summary_of(entry: dict[str, Any]) -> str:
+    summary = _text_of(entry, "summary")
+    if summary:
+        return summary
+    # Atom entries may carry only <content>; its first text is the best summary there is.
+    for content in entry.get("content") or ():
+        if isinstance(content, Mapping) and isinstance(content.get("value"), str):
+            text = html_to_text(content["value"])
+            if text:
+                return text
+    return ""
+
+
+def _published_of(entry: dict[str, Any]) -> datetime | None:
+    # Atom feeds often give only <updated>; it is the best publication time they offer.
+    # Read through dict.get: feedparser's own get() maps a missing updated_parsed to
+    # published_parsed with a DeprecationWarning.
+    return _as_utc(dict.get(entry, "published_parsed")) or _as_utc(
+        dict.get(entry, "updated_parsed")
+    )
+
+
+def _item_from(
+    entry: dict[str, Any], feed: FeedSpec, base_url: str, collected_at: datetime
+) -> ItemCollected | None:
+    title = _shorten(_text_of(entry, "title"), MAX_TITLE_CHARS)
+    summary = _shorten(_summary_of(entry), MAX_SUMMARY_CHARS)
+    if not title and not summary:
+        return None
+    raw_guid = entry.get("id")
+    guid = raw_guid.strip()[:MAX_GUID_CHARS] if isinstance(raw_guid, str) else ""
+    link = _safe_link(entry.get("link"), base_url)
+    published = _published_of(entry)
+    event_time = published if published is not None and published <= collected_at else collected_at
+    return ItemCollected(
+        item_id=item_id(guid, link, title, summary, feed.url),
+        revision=revision(title, summary, link),
+        feed_url=feed.url,
+        source=feed.name,
+        source_lang=feed.lang,
+        source_country=feed.country,
+        source_kind=feed.kind,
+        guid=guid or None,
+        link=link,
+        title=title,
+        summary=summary,
+        published=published,
+        collected_at=collected_at,
+        event_time=event_time,
+    )
+
+
+def _describe(exception: Any) -> str:
+    if isinstance(exception, BaseException):
+        text = str(exception).strip()
+        return f"{type(exception).__name__}: {text}" if text else type(exception).__name__
+    return str(exception)
+
+
+def parse_feed(
+    body: bytes,
+    feed: FeedSpec,
+    collected_at: datetime,
+    response_headers: Mapping[str, str] | None = None,
+    max_items: int = 500,
+    base_url: str | None = None,
+) -> ParsedFeed:
+    """Parse one feed document into items; never raises on the document's content.
+
+    `base_url` is where the document was actually read from (after redirects);
+    relative links resolve against it, or against the feed's URL when not given.
+    `collected_at` must be timezone-aware: it clamps every item's event time.
+    """
+    if collected_at.tzinfo is None:
+        raise ValueError("collected_at must be timezone-aware")
+    collected_at = collected_at.astimezone(UTC)
+    base = base_url or feed.url
+    # feedparser reads header names in lower case. Content-Location is its only way
+    # to learn the base URL of a document given as bytes.
+    if response_headers is None:
+        # Bytes without HTTP context (a file, a test): let the XML declaration name
+        # the encoding instead of warning that no Content-Type was sent.
+        headers = {"content-type": "application/xml"}
+    else:
+        headers = {name.lower(): value for name, value in response_headers.items()}
+    headers["content-location"] = base
+    try:
+        # A BytesIO, never the bytes themselves: feedparser treats a bytes argument
+        # it can open() as a file *path*, so a body of b"/etc/passwd" would read it.
+        document = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=headers,
+            sanitize_html=True,
+            resolve_relative_uris=True,
+        )
+    except Exception as error:  # feedparser on hostile input: report, don't crash the collector
+        return ParsedFeed(items=(), error=f"feedparser failed: {_describe(error)}")
+
+    entries: list[Any] = list(document.get("entries") or [])
+    problem = _describe(document.get("bozo_exception")) if document.get("bozo") else None
+    if not entries:
+        if document.get("version"):
+            # A feed with nothing in it right now is not a failure, but worth a look.
+            return ParsedFeed(items=(), warning="; ".join(filter(None, [problem, "no entries"])))
+        if not body.strip():
+            return ParsedFeed(items=(), error="empty document")
+        if problem is not None:
+            return ParsedFeed(items=(), error=f"not a usable feed: {problem}")
+        return ParsedFeed(items=(), error="not a recognised RSS or Atom feed")
+
+    notes: list[str] = [problem] if problem is not None else []
+    if len(entries) > max_items:
+        notes.append(f"kept the first {max_items} of {len(entries)} entries")
+        entries = entries[:max_items]
+
+    items: list[ItemCollected] = []
+    without_text = 0
+    failures: list[str] = []
+    for entry in entries:
+        try:
+            item = _item_from(entry, feed, base, collected_at)
+        except Exception as error:  # one odd entry must not cost the feed its other items
+            failures.append(_describe(error))
+            continue
+        if item is None:
+            without_text += 1
+        else:
+            items.append(item)
+    if without_text:
+        notes.append(f"skipped {without_text} entries without title or summary")
+    if failures:
+        notes.append(f"skipped {len(failures)} unreadable entries (first: {failures[0]})")
+    if not items and problem is not None:
+        # Broken and nothing readable in it: that is a failed poll, not an empty feed.
+        return ParsedFeed(items=(), error=f"not a usable feed: {'; '.join(notes)}")
+    return ParsedFeed(items=tuple(items), warning="; ".join(notes) or None)

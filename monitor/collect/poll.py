@@ -1,0 +1,103 @@
+"""One poll of one feed: fetch, parse, and the FeedPolled fact describing what happened.
+
+No Kafka here: the runner decides what to publish from the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiohttp
+
+from monitor.collect.catalogue import FeedSpec
+from monitor.collect.fetch import CacheValidators, FetchLimits, HopCheck, fetch_feed
+from monitor.collect.parse import parse_feed
+from schemas.events import FeedPolled, ItemCollected
+
+DEFAULT_MAX_ITEMS = 500
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll learnt: the health event, the items read, the validators for next time."""
+
+    polled: FeedPolled
+    items: tuple[ItemCollected, ...]
+    # For the next conditional GET. After a failure these are the ones passed in:
+    # a document that failed to parse must not be answered with 304 next time.
+    validators: CacheValidators | None
+
+
+def _elapsed_ms(started: datetime, finished: datetime) -> float:
+    # The clock is wall time and may step backwards; a duration never does.
+    return max(0.0, (finished - started).total_seconds() * 1000.0)
+
+
+async def poll_feed(
+    session: aiohttp.ClientSession,
+    feed: FeedSpec,
+    limits: FetchLimits,
+    clock: Callable[[], datetime],
+    validators: CacheValidators | None = None,
+    *,
+    seen: Callable[[ItemCollected], bool] | None = None,
+    max_items: int = DEFAULT_MAX_ITEMS,
+    hop_check: HopCheck | None = None,
+) -> PollOutcome:
+    """Poll `feed` once; never raises for anything the feed or the network does.
+
+    `clock` gives timezone-aware times: the poll's start is `polled_at`, and the
+    moment the body arrived is every item's `collected_at`. Without `seen`, all
+    items count as new; the caller that knows what it published before may pass
+    `seen` or correct `items_new`/`items_seen` itself.
+    """
+    started = clock()
+    fetched = await fetch_feed(session, feed.url, limits, validators, hop_check=hop_check)
+    finished = clock()
+
+    def polled(**outcome: object) -> FeedPolled:
+        return FeedPolled.model_validate(
+            {
+                "feed_url": feed.url,
+                "source": feed.name,
+                "http_status": fetched.http_status,
+                "bytes_read": fetched.bytes_read,
+                "duration_ms": _elapsed_ms(started, finished),
+                "polled_at": started,
+                **outcome,
+            }
+        )
+
+    if fetched.status == "error":
+        return PollOutcome(polled(status="error", error=fetched.error), (), validators)
+    if fetched.status == "not_modified":
+        return PollOutcome(polled(status="not_modified"), (), fetched.validators or validators)
+
+    parsed = parse_feed(
+        fetched.body,
+        feed,
+        collected_at=finished,
+        response_headers=fetched.headers,
+        max_items=max_items,
+        base_url=fetched.url,
+    )
+    if parsed.error is not None:
+        return PollOutcome(
+            polled(status="error", error=f"unreadable feed: {parsed.error}"), (), validators
+        )
+    items_seen = sum(1 for item in parsed.items if seen(item)) if seen is not None else 0
+    return PollOutcome(
+        polled(
+            status="ok",
+            items_total=len(parsed.items),
+            items_new=len(parsed.items) - items_seen,
+            items_seen=items_seen,
+            parse_warning=parsed.warning,
+        ),
+        parsed.items,
+        # Whatever this response said, even nothing: stale validators would only
+        # make the server compare against a version it no longer describes.
+        fetched.validators or CacheValidators(),
+    )

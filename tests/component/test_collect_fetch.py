@@ -1,0 +1,302 @@
+"""Fetching and polling against a real local HTTP server that misbehaves on request.
+
+Each test asserts what an operator would see: the result's status and error,
+and the FeedPolled event that reaches `feeds.health`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+
+from monitor.collect.catalogue import FeedSpec
+from monitor.collect.fetch import DEFAULT_USER_AGENT, CacheValidators, FetchLimits, fetch_feed
+from monitor.collect.poll import poll_feed
+from tests.component.conftest import FEED_ETAG, FEED_LAST_MODIFIED, FeedServer
+
+LIMITS = FetchLimits(
+    total_timeout_s=5.0, connect_timeout_s=2.0, max_body_bytes=1024 * 1024, max_redirects=3
+)
+STARTED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def ticking_clock(step: timedelta = timedelta(milliseconds=250)) -> Callable[[], datetime]:
+    """A clock that moves on by `step` every time it is read."""
+    now = [STARTED - step]
+
+    def clock() -> datetime:
+        now[0] += step
+        return now[0]
+
+    return clock
+
+
+async def test_a_feed_is_fetched_with_its_body_and_validators(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    result = await fetch_feed(session, feed_server.url("/feed.xml"), LIMITS)
+
+    assert (result.status, result.http_status, result.error) == ("ok", 200, None)
+    assert result.body.startswith(b"<?xml")
+    assert result.bytes_read == len(result.body)
+    assert result.headers["content-type"].startswith("application/rss+xml")
+    assert result.validators == CacheValidators(etag=FEED_ETAG, last_modified=FEED_LAST_MODIFIED)
+    _, headers = feed_server.requests[-1]
+    assert headers["User-Agent"] == DEFAULT_USER_AGENT
+    assert "If-None-Match" not in headers
+
+
+async def test_a_conditional_second_get_is_not_modified(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    first = await fetch_feed(session, feed_server.url("/feed.xml"), LIMITS)
+    second = await fetch_feed(session, feed_server.url("/feed.xml"), LIMITS, first.validators)
+
+    assert (second.status, second.http_status, second.error) == ("not_modified", 304, None)
+    assert second.body == b""
+    # The 304 omitted Last-Modified; the one we sent still describes our copy.
+    assert second.validators == first.validators
+    _, headers = feed_server.requests[-1]
+    assert headers["If-None-Match"] == FEED_ETAG
+    assert headers["If-Modified-Since"] == FEED_LAST_MODIFIED
+
+
+@pytest.mark.parametrize(("code", "error"), [(404, "HTTP 404 Not Found"), (500, "HTTP 500")])
+async def test_an_error_status_is_an_error_result(
+    session: aiohttp.ClientSession, feed_server: FeedServer, code: int, error: str
+) -> None:
+    result = await fetch_feed(session, feed_server.url(f"/status/{code}"), LIMITS)
+
+    assert (result.status, result.http_status) == ("error", code)
+    assert result.error is not None
+    assert result.error.startswith(error)
+    assert result.body == b""
+
+
+async def test_a_redirect_is_followed_to_the_feed(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    result = await fetch_feed(session, feed_server.url("/redirect"), LIMITS)
+
+    assert (result.status, result.http_status, result.redirects) == ("ok", 200, 1)
+    assert result.url == feed_server.url("/feed.xml")
+    assert [path for path, _ in feed_server.requests] == ["/redirect", "/feed.xml"]
+
+
+async def test_a_redirect_loop_is_cut_at_the_cap(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    result = await fetch_feed(session, feed_server.url("/loop/0"), LIMITS)
+
+    assert result.status == "error"
+    assert result.error == "too many redirects (more than 3)"
+    assert [path for path, _ in feed_server.requests] == [
+        "/loop/0",
+        "/loop/1",
+        "/loop/2",
+        "/loop/3",
+    ]
+
+
+async def test_a_redirect_to_another_scheme_is_refused(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    result = await fetch_feed(session, feed_server.url("/redirect-to-file"), LIMITS)
+
+    assert result.status == "error"
+    assert result.error is not None
+    assert result.error.startswith("refused url scheme 'file'")
+    assert result.url == "file:///etc/passwd"
+
+
+async def test_a_body_larger_than_the_cap_is_cut(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    result = await fetch_feed(session, feed_server.url("/big"), LIMITS)
+
+    assert (result.status, result.http_status) == ("error", 200)
+    assert result.error == "body exceeds 1048576 bytes"
+    assert result.body == b""
+
+
+async def test_a_never_ending_body_is_cut_at_the_cap(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    result = await fetch_feed(session, feed_server.url("/endless"), LIMITS)
+
+    assert result.error == "body exceeds 1048576 bytes"
+    assert result.bytes_read < 2 * LIMITS.max_body_bytes
+
+
+async def test_a_gzip_bomb_is_cut_at_the_cap_after_decompression(
+    session: aiohttp.ClientSession, feed_server: FeedServer, gzip_bomb: bytes
+) -> None:
+    assert len(gzip_bomb) < 100 * 1024  # 50 MB of zeros on the wire as a few dozen KB
+
+    result = await fetch_feed(session, feed_server.url("/bomb"), LIMITS)
+
+    assert result.error == "body exceeds 1048576 bytes"
+    # Cut within a few chunks of the cap, not after inflating all 50 MB.
+    assert result.bytes_read < 2 * LIMITS.max_body_bytes
+
+
+async def test_a_trickling_server_is_cut_by_the_total_timeout(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    limits = FetchLimits(total_timeout_s=0.5, connect_timeout_s=0.5)
+    started = time.monotonic()
+
+    result = await fetch_feed(session, feed_server.url("/trickle"), limits)
+
+    assert result.status == "error"
+    assert result.error == "timed out after 0.5 s"
+    assert result.http_status == 200
+    assert 0 < result.bytes_read < 100
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/feed.xml", "file:///etc/passwd", "javascript:alert(1)", "no-scheme"]
+)
+async def test_a_non_http_url_is_rejected_without_a_request(
+    session: aiohttp.ClientSession, feed_server: FeedServer, url: str
+) -> None:
+    result = await fetch_feed(session, url, LIMITS)
+
+    assert result.status == "error"
+    assert result.error is not None
+    assert result.error.startswith("refused url scheme")
+    assert feed_server.requests == []
+
+
+async def test_a_refused_connection_is_an_error_result(
+    session: aiohttp.ClientSession, closed_port: int
+) -> None:
+    result = await fetch_feed(session, f"http://127.0.0.1:{closed_port}/feed.xml", LIMITS)
+
+    assert result.status == "error"
+    assert result.http_status is None
+    assert result.error is not None
+    assert result.error.startswith("cannot connect: ")
+
+
+async def test_a_hop_check_can_refuse_a_redirect_target(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    checked: list[str] = []
+
+    async def refuse_feed_path(url: str) -> str | None:
+        checked.append(url)
+        return "refused by policy" if url.endswith("/feed.xml") else None
+
+    result = await fetch_feed(
+        session, feed_server.url("/redirect"), LIMITS, hop_check=refuse_feed_path
+    )
+
+    assert result.error == "refused by policy"
+    assert checked == [feed_server.url("/redirect"), feed_server.url("/feed.xml")]
+    assert [path for path, _ in feed_server.requests] == ["/redirect"]
+
+
+def local_feed(feed_server: FeedServer, path: str = "/feed.xml") -> FeedSpec:
+    return FeedSpec(url=feed_server.url(path), name="Local", lang="ru", country="RU")
+
+
+async def test_a_poll_reports_ok_with_the_items_it_read(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    outcome = await poll_feed(session, local_feed(feed_server), LIMITS, ticking_clock())
+
+    polled = outcome.polled
+    assert (polled.status, polled.http_status, polled.error) == ("ok", 200, None)
+    assert (polled.items_total, polled.items_new, polled.items_seen) == (2, 2, 0)
+    assert polled.bytes_read > 0
+    assert polled.duration_ms == 250.0
+    assert polled.polled_at == STARTED
+    assert polled.parse_warning is None
+    first, second = outcome.items
+    assert first.title == "Баку и Москва обменялись нотами"
+    assert first.summary == "Diplomatic notes were exchanged."
+    assert first.link == feed_server.url("/news/1")
+    assert first.source == "Local"
+    assert first.collected_at == STARTED + timedelta(milliseconds=250)
+    assert first.event_time == datetime(2024, 4, 30, 9, 0, tzinfo=UTC)
+    assert second.link == "https://elsewhere.example/2"
+    assert outcome.validators == CacheValidators(FEED_ETAG, FEED_LAST_MODIFIED)
+
+
+async def test_a_second_poll_with_validators_is_not_modified(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    feed = local_feed(feed_server)
+    first = await poll_feed(session, feed, LIMITS, ticking_clock())
+    second = await poll_feed(session, feed, LIMITS, ticking_clock(), first.validators)
+
+    assert (second.polled.status, second.polled.http_status) == ("not_modified", 304)
+    assert second.items == ()
+    assert second.polled.items_total == 0
+    assert second.validators == first.validators
+
+
+async def test_a_poll_counts_items_seen_before(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    first = await poll_feed(session, local_feed(feed_server), LIMITS, ticking_clock())
+    known = {first.items[0].item_id}
+
+    again = await poll_feed(
+        session,
+        local_feed(feed_server),
+        LIMITS,
+        ticking_clock(),
+        seen=lambda item: item.item_id in known,
+    )
+
+    assert (again.polled.items_total, again.polled.items_new, again.polled.items_seen) == (2, 1, 1)
+    # Ids do not depend on when the poll ran.
+    assert [item.item_id for item in again.items] == [item.item_id for item in first.items]
+
+
+async def test_a_failed_poll_reports_the_error_and_keeps_the_old_validators(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    previous = CacheValidators(etag='"old"')
+
+    outcome = await poll_feed(
+        session, local_feed(feed_server, "/status/500"), LIMITS, ticking_clock(), previous
+    )
+
+    polled = outcome.polled
+    assert (polled.status, polled.http_status) == ("error", 500)
+    assert polled.error is not None
+    assert polled.error.startswith("HTTP 500")
+    assert outcome.items == ()
+    assert outcome.validators == previous
+
+
+async def test_a_poll_of_an_oversized_feed_is_an_error_event(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    outcome = await poll_feed(session, local_feed(feed_server, "/bomb"), LIMITS, ticking_clock())
+
+    assert outcome.polled.status == "error"
+    assert outcome.polled.error == "body exceeds 1048576 bytes"
+    assert outcome.polled.bytes_read > LIMITS.max_body_bytes
+
+
+async def test_a_poll_of_a_document_that_is_not_a_feed_is_an_error_event(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    outcome = await poll_feed(
+        session, local_feed(feed_server, "/status/200"), LIMITS, ticking_clock()
+    )
+
+    assert outcome.polled.status == "error"
+    assert outcome.polled.http_status == 200
+    assert outcome.polled.error is not None
+    assert outcome.polled.error.startswith("unreadable feed: not a usable feed")
+    assert outcome.items == ()

@@ -186,8 +186,14 @@ def main(log_level: str) -> None:
     default=9092,
     show_default=True,
 )
-@click.option("--host", envvar="MONITOR_BROKER_HOST", show_envvar=True, default="127.0.0.1",
-              show_default=True)
+@click.option(
+    "--host",
+    envvar="MONITOR_BROKER_HOST",
+    show_envvar=True,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (and advertise).",
+)
 def broker(port: int, host: str) -> None:
     """Run the embedded Kafka-compatible broker (Tansu, in memory) until Ctrl-C."""
     from monitor.service import stop_on_signals
@@ -217,7 +223,13 @@ def topics(**options: Any) -> None:
 @main.command()
 @kafka_options
 @feed_options
-@click.option("--once", is_flag=True, help="Poll every feed once, then exit (for cron and tests).")
+@click.option(
+    "--once",
+    is_flag=True,
+    envvar="MONITOR_COLLECT_ONCE",
+    show_envvar=True,
+    help="Poll every feed once, then exit (for cron and tests).",
+)
 def collect(once: bool, **options: Any) -> None:
     """Poll the feed catalogue and publish new items to news.items."""
     from monitor.service import run_collector, stop_on_signals
@@ -287,36 +299,65 @@ def run(**options: Any) -> None:
 
 @main.command()
 @kafka_options
-@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
-@click.option("--from-beginning", is_flag=True, help="Start at the oldest notice kept.")
-@click.option("--follow", is_flag=True, help="Keep waiting for new notices.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="MONITOR_ALERTS_JSON",
+    show_envvar=True,
+    help="One JSON object a line.",
+)
+@click.option(
+    "--from-beginning",
+    is_flag=True,
+    envvar="MONITOR_ALERTS_FROM_BEGINNING",
+    show_envvar=True,
+    help="Start at the oldest notice kept (default: only new ones).",
+)
+@click.option(
+    "--follow",
+    is_flag=True,
+    envvar="MONITOR_ALERTS_FOLLOW",
+    show_envvar=True,
+    help="Keep waiting for new notices instead of exiting at the end.",
+)
 def alerts(as_json: bool, from_beginning: bool, follow: bool, **options: Any) -> None:
-    """Print escalation notices from alerts.escalations."""
+    """Print escalation notices from alerts.escalations.
+
+    Without flags, waits for new notices (Ctrl-C stops). With --from-beginning,
+    prints every notice kept and exits, or keeps waiting with --follow too.
+    """
     from monitor.delivery.terminal import format_notice
     from monitor.kafka import read_topic
-    from monitor.service import stop_on_signals
+    from monitor.service import stop_on_signals, until_stopped
 
     settings = build_settings(**options)
 
-    async def go() -> None:
-        stop = asyncio.Event()
-        stop_on_signals(stop)
+    async def print_notices() -> None:
+        # Starting at the end without following would show nothing at all.
         records = read_topic(
-            settings, ALERTS_ESCALATIONS, from_beginning=from_beginning, follow=follow
+            settings,
+            ALERTS_ESCALATIONS,
+            from_beginning=from_beginning,
+            follow=follow or not from_beginning,
         )
         async for record in records:
             try:
                 notice = decode(EscalationNotice, record.value)
             except ValueError as error:
-                click.echo(f"skipping undecodable record at offset {record.offset}: {error}",
-                           err=True)
+                click.echo(
+                    f"skipping undecodable record at offset {record.offset}: {error}", err=True
+                )
                 continue
             if as_json:
                 click.echo(json.dumps(notice.model_dump(mode="json"), ensure_ascii=False))
             else:
                 click.echo(format_notice(notice) + "\n")
-            if stop.is_set():
-                break
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        await until_stopped(print_notices(), stop)
 
     _run(go())
 
@@ -329,8 +370,15 @@ def alerts(as_json: bool, from_beginning: bool, follow: bool, **options: Any) ->
     default=None,
     help="Use this Kafka instead of starting the embedded broker.",
 )
-@click.option("--timeout", type=float, default=100.0, show_default=True,
-              help="Seconds to wait for the pipeline to finish.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    envvar="MONITOR_DEMO_TIMEOUT",
+    show_envvar=True,
+    default=100.0,
+    show_default=True,
+    help="Seconds to wait for the pipeline to finish.",
+)
 def demo(bootstrap: str | None, timeout: float) -> None:
     """The whole pipeline on the bundled sample feeds, on an embedded broker, then exit."""
     from monitor.demo import run_demo

@@ -1,0 +1,129 @@
+"""Throughput of the tagger against a plain `re` alternation over the same terms.
+
+    .venv/bin/python bench/bench_tagger.py [--rounds 5] [--seconds 1.0]
+
+Items are the labelled corpus (tests/data/dev.jsonl: headlines and summaries in
+en, ru, de, az and tr). Both contestants run side by side in one process, in
+alternating rounds, on one core; the best round of each is reported, since the
+machine is shared and noisy.
+
+- `tag()`: the whole tagger (normalise, detect the language, fold, one
+  Aho–Corasick pass, exclusions, nearness, evidence objects).
+- `re alternation`: the same normalisation and folding, then ONE compiled
+  regular expression with every term of every rule as an alternative, and
+  `finditer` collecting the matches. It does strictly less than `tag()` (no
+  rule attribution, no overlapping matches, no evidence), so the ratio is a
+  floor.
+
+Rule loading (read + check the TOML files) and the automaton build are timed
+separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from monitor.tagging.matcher import detect_language, normalise_field, tag
+from monitor.tagging.rules import Rules, fold, load_rules, scan_form
+
+CORPUS = Path(__file__).parents[1] / "tests" / "data" / "dev.jsonl"
+
+Item = tuple[str, str]
+
+
+def load_items(path: Path) -> list[Item]:
+    with path.open(encoding="utf-8") as lines:
+        records = [json.loads(line) for line in lines if line.strip()]
+    return [(record["title"], record.get("summary", "")) for record in records]
+
+
+def build_alternation(rules: Rules) -> re.Pattern[str]:
+    """One regex over every term; longest alternatives first so stems do not shadow phrases."""
+    alternatives = sorted(
+        {term.as_regex() for term in rules.all_terms()}, key=lambda regex: (-len(regex), regex)
+    )
+    return re.compile("|".join(alternatives))
+
+
+def alternation_scan(items: Sequence[Item], pattern: re.Pattern[str]) -> int:
+    found = 0
+    for title, summary in items:
+        title, summary = normalise_field(title), normalise_field(summary)
+        lang = detect_language(title + " " + summary)
+        for text in (title, summary):
+            found += len([match.span() for match in pattern.finditer(scan_form(fold(text, lang)))])
+    return found
+
+
+def tag_all(items: Sequence[Item], rules: Rules) -> int:
+    return sum(len(tag(title, summary, rules).evidence) for title, summary in items)
+
+
+def items_per_second(run: Callable[[], object], count: int, seconds: float) -> float:
+    """Repeat `run` for at least `seconds`; items per second over the whole time."""
+    repeats = 0
+    started = time.perf_counter()
+    while True:
+        run()
+        repeats += 1
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds:
+            return repeats * count / elapsed
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per round per contestant")
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    args = parser.parse_args(argv)
+
+    load_times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        rules = load_rules()
+        load_times.append(time.perf_counter() - started)
+    terms = sum(1 for _ in rules.all_terms())
+    started = time.perf_counter()
+    alternation = build_alternation(rules)
+    compile_time = time.perf_counter() - started
+
+    items = load_items(args.corpus)
+    utf8_bytes = statistics.mean(len((t + s).encode("utf-8")) for t, s in items)
+    chars = statistics.mean(len(t + s) for t, s in items)
+    print(f"python {sys.version.split()[0]}, rules {rules.version}, {terms} terms")
+    load_ms = statistics.median(load_times) * 1e3
+    print(f"load_rules (read, check, build automaton): median {load_ms:.1f} ms")
+    print(f"re alternation compile: {compile_time * 1e3:.1f} ms")
+    print(
+        f"items: {len(items)} from {args.corpus.name}, "
+        f"mean {chars:.0f} chars / {utf8_bytes:.0f} UTF-8 bytes (title + summary)"
+    )
+
+    tagger_rates, regex_rates = [], []
+    for round_number in range(1, args.rounds + 1):
+        tagger_rates.append(
+            items_per_second(lambda: tag_all(items, rules), len(items), args.seconds)
+        )
+        regex_rates.append(
+            items_per_second(lambda: alternation_scan(items, alternation), len(items), args.seconds)
+        )
+        print(
+            f"  round {round_number}: tag() {tagger_rates[-1]:>10,.0f} items/s"
+            f"   re alternation {regex_rates[-1]:>8,.0f} items/s"
+        )
+    best_tagger, best_regex = max(tagger_rates), max(regex_rates)
+    print(f"tag()            best {best_tagger:>10,.0f} items/s ({1e6 / best_tagger:.1f} µs/item)")
+    print(f"re alternation   best {best_regex:>10,.0f} items/s ({1e6 / best_regex:.1f} µs/item)")
+    print(f"ratio tag() / re alternation: {best_tagger / best_regex:,.1f}x")
+
+
+if __name__ == "__main__":
+    main()

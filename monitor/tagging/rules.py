@@ -1,0 +1,522 @@
+"""The tagging rules: TOML files an analyst can read and edit, loaded and checked here.
+
+Layout of a rules directory (the bundled one is `monitor/tagging/rules/`):
+
+    matching.toml         window_tokens: how close a trigger must be to an actor
+    actors.toml           [[actor]]: who counts as the AZ or the RU side
+    exclusions.toml       [[exclusion]]: false friends (Moscow, Idaho; football; F1…)
+    signals/<id>.toml     [signal] polarity and weight, [[trigger]] terms for it
+
+A term is a word or phrase, lower case, with `*` marking an open end:
+`задержа*` is a prefix stem (задержан, задержали, задержание), `*karabach`
+also matches inside a German compound (Bergkarabach), a bare word matches
+only as a whole word. Every rule has an id, unique across all files.
+
+`load_rules` reads the files, checks them, and builds the single multi-pattern
+automaton the matcher scans with. The rules version is a hash of the files'
+bytes, so a tagged item can say exactly which rules produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import ahocorasick  # pyahocorasick: no stubs
+
+from monitor.errors import MonitorError
+from schemas import SIGNAL_IDS
+
+BUNDLED_RULES = Path(__file__).parent / "rules"
+
+Side = Literal["AZ", "RU"]
+SIDES: tuple[Side, ...] = ("AZ", "RU")
+ACTOR_KINDS = ("state", "place", "person", "institution", "outlet", "company", "people")
+NearSides = Literal["any", "both"]
+
+# Roles a literal can play in the automaton; a literal may play several.
+ROLE_ACTOR = 0
+ROLE_TRIGGER = 1
+ROLE_NEAR = 2
+ROLE_UNLESS = 3
+ROLE_EXCLUSION = 4
+
+
+class RuleFileError(MonitorError, ValueError):
+    """A rule file cannot be read or breaks a rule; the message names file, line and reason."""
+
+    def __init__(self, path: Path, reason: str, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One pattern as written, compiled for the automaton.
+
+    `literal` is what the automaton looks for: the folded pattern up to its
+    first inner `*`. A phrase with inner stems (`военн* баз*`) keeps the rest
+    as `tail`, a regular expression checked where the literal ends, so the
+    automaton stays one pass and only its rare hits pay for a regex.
+    """
+
+    pattern: str
+    literal: str
+    open_left: bool
+    open_right: bool
+    tail: str = ""
+
+    def as_regex(self) -> str:
+        """The whole term as one regular expression (for baselines and reports)."""
+        left = r"\w*" if self.open_left else r"(?<!\w)"
+        right = r"\w*" if self.open_right else r"(?!\w)"
+        return left + re.escape(self.literal) + self.tail + right
+
+
+@dataclass(frozen=True)
+class ActorRule:
+    id: str
+    side: Side
+    kind: str
+    label: str
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class SignalDefinition:
+    id: str
+    polarity: int
+    weight: float
+    description: str
+
+
+@dataclass(frozen=True)
+class TriggerRule:
+    """Terms that give `signal` when found near an actor mention.
+
+    `near`: if set, one of these must also be within the window (e.g. "summoned"
+    needs "ambassador"). `unless`: none of these may be in the same sentence
+    (e.g. an apology that is demanded is not an apology given).
+    `near_sides`: "both" when the trigger only counts with both sides close by
+    (a meeting between the two, not with a third country).
+    """
+
+    id: str
+    signal: str
+    terms: tuple[Term, ...]
+    near: tuple[Term, ...] = ()
+    unless: tuple[Term, ...] = ()
+    near_sides: NearSides = "any"
+
+
+@dataclass(frozen=True)
+class ExclusionRule:
+    """A false friend: when it matches, it explains away mentions of these sides and kinds.
+
+    Mentions that lie inside the exclusion's own match ("Moscow, Idaho") are
+    explained whatever their kind.
+    """
+
+    id: str
+    label: str
+    terms: tuple[Term, ...]
+    explains_sides: tuple[Side, ...]
+    explains_kinds: tuple[str, ...]
+
+
+class Automaton(Protocol):
+    """The part of pyahocorasick's Automaton the matcher uses."""
+
+    def iter(self, text: str) -> Iterator[tuple[int, Payload]]: ...
+
+
+# One automaton entry: (role, rule index, tail regex or None, open_right). A key
+# is stored once with (its length, leading space?, trailing space?, entries).
+Entry = tuple[int, int, "re.Pattern[str] | None", bool]
+Payload = tuple[int, int, int, tuple[Entry, ...]]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Everything the matcher needs, checked and compiled. Build it with `load_rules`."""
+
+    actors: tuple[ActorRule, ...]
+    triggers: tuple[TriggerRule, ...]
+    exclusions: tuple[ExclusionRule, ...]
+    signals: Mapping[str, SignalDefinition]
+    window_tokens: int
+    version: str
+    directory: Path
+    automaton: Automaton = field(repr=False, compare=False)
+
+    def all_terms(self) -> Iterator[Term]:
+        """Every term of every rule, for baselines and reports."""
+        for actor in self.actors:
+            yield from actor.terms
+        for trigger in self.triggers:
+            yield from trigger.terms
+            yield from trigger.near
+            yield from trigger.unless
+        for exclusion in self.exclusions:
+            yield from exclusion.terms
+
+
+# --- folding, shared with the matcher so rules and text are folded alike -----
+
+TURKIC_LANGS = frozenset({"tr", "az"})
+
+
+def fold(text: str, lang: str | None = None) -> str:
+    """Lower-case `text` without changing its length, right for the Turkish i.
+
+    Python lowers İ to "i" + a combining dot (two characters), so İ→i first;
+    in Turkish and Azerbaijani dotless I is the capital of ı; ё is written е
+    in most Russian text. str.replace is used because str.translate with a
+    table is ten times slower on the hot path.
+    """
+    if not text.isascii():
+        if "İ" in text:
+            text = text.replace("İ", "i")
+        if "ё" in text or "Ё" in text:
+            text = text.replace("ё", "е").replace("Ё", "е")
+    if lang in TURKIC_LANGS and "I" in text:
+        text = text.replace("I", "ı")
+    return text.lower()
+
+
+_SPACES = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[^\w ]")
+
+
+def parse_term(pattern: str) -> Term:
+    """Turn `задержа*` or `военн* баз*` into a Term; ValueError for a pattern that cannot match."""
+    if not isinstance(pattern, str):
+        raise ValueError(f"term {pattern!r} is not a string")
+    stripped = _SPACES.sub(" ", pattern.strip())
+    open_left = stripped.startswith("*")
+    open_right = stripped.endswith("*")
+    core = stripped.strip("*").strip()
+    if not any(ch.isalnum() for ch in core):
+        raise ValueError(f"term {pattern!r} has no letters or digits")
+    if "**" in core:
+        raise ValueError(f"term {pattern!r}: '**' means nothing")
+    # Rule terms are folded the standard way; analysts write Turkish terms in
+    # lower case with ı and i as they are, which folding leaves alone.
+    head, *rest = fold(core).split("*")
+    if not any(ch.isalnum() for ch in head):
+        raise ValueError(f"term {pattern!r}: the part before the first inner '*' needs a letter")
+    # The tail runs on the scan form of the text (see scan_form), so its
+    # literal chunks get punctuation turned into spaces the same way.
+    tail = "".join(r"\w*" + re.escape(_NOT_WORD.sub(" ", chunk)) for chunk in rest)
+    return Term(
+        pattern=pattern, literal=head, open_left=open_left, open_right=open_right, tail=tail
+    )
+
+
+# --- loading -------------------------------------------------------------------
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The rule files in the fixed order the version hash uses."""
+    return sorted(directory.rglob("*.toml"), key=lambda p: p.relative_to(directory).as_posix())
+
+
+def rules_version(directory: Path) -> str:
+    """sha256 over every rule file's relative path and bytes, first 16 hex digits."""
+    digest = hashlib.sha256()
+    for path in rule_files(directory):
+        digest.update(path.relative_to(directory).as_posix().encode("utf-8") + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+_TOML_LINE = re.compile(r"at line (\d+)")
+
+
+class _Source:
+    """One rule file being read: its path, text and parsed data, for pinpointed errors."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RuleFileError(path, f"cannot read: {exc}") from exc
+        try:
+            self.data: dict[str, Any] = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            found = _TOML_LINE.search(str(exc))
+            line = int(found.group(1)) if found else None
+            raise RuleFileError(path, f"not valid TOML: {exc}", line) from exc
+
+    def line_of(self, rule_id: str | None) -> int | None:
+        """Best effort: the line where `id = "<rule_id>"` is written (the last one: a duplicate)."""
+        if not rule_id:
+            return None
+        pattern = r"""^\s*id\s*=\s*["']""" + re.escape(rule_id) + "[\"']"
+        found = list(re.finditer(pattern, self.text, re.M))
+        return self.text.count("\n", 0, found[-1].start()) + 1 if found else None
+
+    def fail(self, reason: str, rule_id: str | None = None) -> RuleFileError:
+        return RuleFileError(self.path, reason, self.line_of(rule_id))
+
+    def tables(self, key: str) -> list[dict[str, Any]]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(f"'{key}' must be an array of tables ([[{key}]])")
+        return value
+
+
+def _text(src: _Source, table: dict[str, Any], key: str, rule_id: str | None) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise src.fail(f"rule {rule_id or '?'}: '{key}' must be a non-empty string", rule_id)
+    return value.strip()
+
+
+def _terms(
+    src: _Source, table: dict[str, Any], key: str, rule_id: str, *, required: bool
+) -> tuple[Term, ...]:
+    value = table.get(key)
+    if value is None and not required:
+        return ()
+    if not isinstance(value, list) or (required and not value):
+        raise src.fail(f"rule {rule_id}: '{key}' must be a non-empty list of terms", rule_id)
+    terms: dict[tuple[str, bool, bool, str], Term] = {}
+    for raw in value:
+        try:
+            term = parse_term(raw)
+        except ValueError as exc:
+            raise src.fail(f"rule {rule_id}: {exc}", rule_id) from exc
+        terms.setdefault((term.literal, term.open_left, term.open_right, term.tail), term)
+    return tuple(terms.values())
+
+
+def _check_unknown_keys(
+    src: _Source, table: dict[str, Any], allowed: set[str], rule_id: str
+) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise src.fail(f"rule {rule_id}: unknown key(s) {', '.join(unknown)}", rule_id)
+
+
+class _Registry:
+    """Rule ids seen so far, so that a duplicate names both places."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Path] = {}
+
+    def claim(self, src: _Source, rule_id: str) -> None:
+        if rule_id in self.seen:
+            raise src.fail(f"duplicate rule id {rule_id!r} (also in {self.seen[rule_id]})", rule_id)
+        self.seen[rule_id] = src.path
+
+
+def _load_actors(src: _Source, ids: _Registry) -> list[ActorRule]:
+    actors = []
+    for table in src.tables("actor"):
+        rule_id = _text(src, table, "id", None)
+        ids.claim(src, rule_id)
+        _check_unknown_keys(src, table, {"id", "side", "kind", "label", "terms"}, rule_id)
+        side = table.get("side")
+        if side not in SIDES:
+            raise src.fail(f"rule {rule_id}: side must be one of {', '.join(SIDES)}", rule_id)
+        kind = table.get("kind")
+        if kind not in ACTOR_KINDS:
+            raise src.fail(f"rule {rule_id}: kind must be one of {', '.join(ACTOR_KINDS)}", rule_id)
+        actors.append(
+            ActorRule(
+                id=rule_id,
+                side=side,
+                kind=kind,
+                label=str(table.get("label", rule_id)),
+                terms=_terms(src, table, "terms", rule_id, required=True),
+            )
+        )
+    return actors
+
+
+def _load_exclusions(src: _Source, ids: _Registry) -> list[ExclusionRule]:
+    exclusions = []
+    allowed = {"id", "label", "terms", "explains_sides", "explains_kinds"}
+    for table in src.tables("exclusion"):
+        rule_id = _text(src, table, "id", None)
+        ids.claim(src, rule_id)
+        _check_unknown_keys(src, table, allowed, rule_id)
+        sides = table.get("explains_sides", [])
+        if not isinstance(sides, list) or any(s not in SIDES for s in sides):
+            raise src.fail(f"rule {rule_id}: explains_sides must list AZ and/or RU", rule_id)
+        kinds = table.get("explains_kinds", [])
+        if not isinstance(kinds, list) or any(k not in ACTOR_KINDS for k in kinds):
+            raise src.fail(
+                f"rule {rule_id}: explains_kinds must be among {', '.join(ACTOR_KINDS)}", rule_id
+            )
+        exclusions.append(
+            ExclusionRule(
+                id=rule_id,
+                label=_text(src, table, "label", rule_id),
+                terms=_terms(src, table, "terms", rule_id, required=True),
+                explains_sides=tuple(sides),
+                explains_kinds=tuple(kinds),
+            )
+        )
+    return exclusions
+
+
+def _load_signal(src: _Source, ids: _Registry) -> tuple[SignalDefinition | None, list[TriggerRule]]:
+    header = src.data.get("signal")
+    if header is None:
+        if src.tables("trigger"):
+            raise src.fail("[[trigger]] rules need a [signal] table naming their signal")
+        return None, []
+    if not isinstance(header, dict):
+        raise src.fail("[signal] must be a table")
+    signal_id = _text(src, header, "id", None)
+    if signal_id not in SIGNAL_IDS:
+        raise src.fail(
+            f"unknown signal id {signal_id!r}; known: {', '.join(SIGNAL_IDS)}", signal_id
+        )
+    ids.claim(src, signal_id)
+    _check_unknown_keys(src, header, {"id", "polarity", "weight", "description"}, signal_id)
+    polarity = header.get("polarity")
+    if polarity not in (1, -1) or isinstance(polarity, bool):
+        raise src.fail(f"signal {signal_id}: polarity must be 1 or -1", signal_id)
+    weight = header.get("weight")
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
+        raise src.fail(f"signal {signal_id}: weight must be a positive number", signal_id)
+    definition = SignalDefinition(
+        id=signal_id,
+        polarity=int(polarity),
+        weight=float(weight),
+        description=str(header.get("description", "")),
+    )
+    triggers = []
+    allowed = {"id", "terms", "near", "unless", "near_sides", "signal"}
+    for table in src.tables("trigger"):
+        rule_id = _text(src, table, "id", None)
+        ids.claim(src, rule_id)
+        _check_unknown_keys(src, table, allowed, rule_id)
+        if table.get("signal", signal_id) != signal_id:
+            raise src.fail(
+                f"rule {rule_id}: signal {table['signal']!r} differs from the file's {signal_id!r}",
+                rule_id,
+            )
+        near_sides = table.get("near_sides", "any")
+        if near_sides not in ("any", "both"):
+            raise src.fail(f"rule {rule_id}: near_sides must be 'any' or 'both'", rule_id)
+        triggers.append(
+            TriggerRule(
+                id=rule_id,
+                signal=signal_id,
+                terms=_terms(src, table, "terms", rule_id, required=True),
+                near=_terms(src, table, "near", rule_id, required=False),
+                unless=_terms(src, table, "unless", rule_id, required=False),
+                near_sides=near_sides,
+            )
+        )
+    return definition, triggers
+
+
+# Word boundaries are built into the automaton: the text is scanned as
+# " " + text with every non-word character turned into a space + " ", and a
+# closed end of a term is a space in its key. So the automaton only reports
+# matches that sit on word boundaries and no match needs checking in Python.
+def scan_form(folded: str) -> str:
+    """The text the automaton scans: padded, punctuation as spaces, same offsets plus one."""
+    return " " + _NOT_WORD.sub(" ", folded) + " "
+
+
+def automaton_key(term: Term) -> str:
+    """The automaton key of a term: its literal in scan form, a space for each closed end."""
+    key = _NOT_WORD.sub(" ", term.literal)
+    if not term.open_left:
+        key = " " + key
+    if not term.open_right and not term.tail:
+        key = key + " "
+    return key
+
+
+def _build_automaton(
+    actors: list[ActorRule], triggers: list[TriggerRule], exclusions: list[ExclusionRule]
+) -> Automaton:
+    entries: dict[str, list[Entry]] = {}
+
+    def add(role: int, index: int, terms: tuple[Term, ...]) -> None:
+        for term in terms:
+            tail = re.compile(term.tail) if term.tail else None
+            entries.setdefault(automaton_key(term), []).append((role, index, tail, term.open_right))
+
+    for index, actor in enumerate(actors):
+        add(ROLE_ACTOR, index, actor.terms)
+    for index, trigger in enumerate(triggers):
+        add(ROLE_TRIGGER, index, trigger.terms)
+        add(ROLE_NEAR, index, trigger.near)
+        add(ROLE_UNLESS, index, trigger.unless)
+    for index, exclusion in enumerate(exclusions):
+        add(ROLE_EXCLUSION, index, exclusion.terms)
+
+    automaton = ahocorasick.Automaton()
+    for key, key_entries in entries.items():
+        lead = int(key.startswith(" "))
+        trail = int(key.endswith(" ") and len(key) > lead)
+        payload: Payload = (len(key), lead, trail, tuple(dict.fromkeys(key_entries)))
+        automaton.add_word(key, payload)
+    automaton.make_automaton()
+    result: Automaton = automaton
+    return result
+
+
+def load_rules(directory: Path | None = None) -> Rules:
+    """Read, check and compile the rule files of `directory` (default: the bundled rules).
+
+    Raises RuleFileError, naming the file (and the line when known), for a file
+    that is not valid TOML, an unknown signal id, an empty or malformed term,
+    a duplicate rule id or a missing part.
+    """
+    directory = BUNDLED_RULES if directory is None else Path(directory)
+    if not directory.is_dir():
+        raise RuleFileError(directory, "rules directory does not exist")
+    ids = _Registry()
+    actors: list[ActorRule] = []
+    exclusions: list[ExclusionRule] = []
+    triggers: list[TriggerRule] = []
+    signals: dict[str, SignalDefinition] = {}
+    window_tokens = 15
+    for path in rule_files(directory):
+        src = _Source(path)
+        known = {"actor", "exclusion", "signal", "trigger", "window_tokens"}
+        unknown = sorted(set(src.data) - known)
+        if unknown:
+            raise src.fail(f"unknown top-level key(s) {', '.join(unknown)}")
+        if "window_tokens" in src.data:
+            value = src.data["window_tokens"]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise src.fail("window_tokens must be a positive integer")
+            window_tokens = value
+        actors.extend(_load_actors(src, ids))
+        exclusions.extend(_load_exclusions(src, ids))
+        definition, file_triggers = _load_signal(src, ids)
+        if definition is not None:
+            signals[definition.id] = definition
+        triggers.extend(file_triggers)
+    for side in SIDES:
+        if not any(actor.side == side for actor in actors):
+            raise RuleFileError(directory, f"no [[actor]] rule for side {side}")
+    return Rules(
+        actors=tuple(actors),
+        triggers=tuple(triggers),
+        exclusions=tuple(exclusions),
+        signals=signals,
+        window_tokens=window_tokens,
+        version=rules_version(directory),
+        directory=directory,
+        automaton=_build_automaton(actors, triggers, exclusions),
+    )

@@ -1,0 +1,400 @@
+"""The tagger by example: given a headline, when tagged, then these signals and this evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.tagging.matcher import (
+    MAX_FIELD_CHARS,
+    TagResult,
+    detect_language,
+    normalise_field,
+    tag,
+)
+from monitor.tagging.rules import Rules, fold, load_rules
+from schemas import SIGNAL_IDS, Evidence
+
+
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return load_rules()
+
+
+def evidence_of(result: TagResult, kind: str, label: str | None = None) -> list[Evidence]:
+    return [e for e in result.evidence if e.kind == kind and (label is None or e.label == label)]
+
+
+def matched_texts(result: TagResult, kind: str, label: str | None = None) -> set[str]:
+    return {e.text for e in evidence_of(result, kind, label)}
+
+
+# --- relevance ---------------------------------------------------------------
+
+
+def test_given_both_sides_and_an_arrest_when_tagged_then_relevant_with_detentions(
+    rules: Rules,
+) -> None:
+    result = tag(
+        "Police raid Sputnik Azerbaijan office in Baku and detain its managers",
+        "Azerbaijani police took the Russian state agency's director into custody.",
+        rules,
+    )
+    assert result.relevant
+    assert result.sides == ("AZ", "RU")
+    assert "detentions" in result.signals
+    assert "media_crackdown" in result.signals
+    assert {"Sputnik", "Baku"} <= matched_texts(result, "actor")
+    assert "detain" in matched_texts(result, "signal", "detentions")
+
+
+def test_one_side_acting_on_the_other_sides_outlet_is_relevant(rules: Rules) -> None:
+    # Sputnik is a Russian state outlet: the only RU mention is the asset itself.
+    result = tag("Baku raids Sputnik office", "", rules)
+    assert result.relevant
+    assert {e.label for e in evidence_of(result, "actor")} == {"AZ", "RU"}
+
+
+def test_one_side_alone_is_not_relevant(rules: Rules) -> None:
+    result = tag(
+        "Russian central bank lifts key rate to 21 per cent",
+        "The Bank of Russia raised borrowing costs to tackle inflation.",
+        rules,
+    )
+    assert not result.relevant
+    assert result.sides == ("RU",)
+    assert result.signals == ()
+
+
+def test_signals_are_only_given_to_relevant_items(rules: Rules) -> None:
+    result = tag("Moscow court sentences opposition activist", "Police detained dozens.", rules)
+    assert not result.relevant
+    assert result.signals == ()
+    assert not evidence_of(result, "signal")
+
+
+# --- false friends -----------------------------------------------------------
+
+
+def test_moscow_idaho_is_not_russia(rules: Rules) -> None:
+    result = tag(
+        "Azerbaijani student wins award in Moscow, Idaho",
+        "The University of Idaho honoured the exchange student from Baku.",
+        rules,
+    )
+    assert not result.relevant
+    assert result.sides == ("AZ",)
+    assert matched_texts(result, "exclusion") >= {"Moscow, Idaho"}
+
+
+def test_moscow_idaho_in_russian(rules: Rules) -> None:
+    result = tag("Студент из Азербайджана в Москве (штат Айдахо)", "", rules)
+    assert not result.relevant
+
+
+def test_football_fixture_is_not_relations(rules: Rules) -> None:
+    result = tag(
+        "Qarabağ host Spartak Moscow in the Champions League",
+        "The Azerbaijani champions face the Russian side in Baku.",
+        rules,
+    )
+    assert not result.relevant
+    assert "football and other sport" in {e.label for e in evidence_of(result, "exclusion")}
+
+
+def test_baku_grand_prix_is_not_relations(rules: Rules) -> None:
+    result = tag(
+        "Russian driver crashes out of the Azerbaijan Grand Prix in Baku",
+        "The Formula 1 race on the city circuit was won by Verstappen.",
+        rules,
+    )
+    assert not result.relevant
+
+
+def test_cop29_side_event_is_not_relations(rules: Rules) -> None:
+    result = tag(
+        "Russian delegation holds COP29 side event in Baku",
+        "The climate conference side event discussed Arctic permafrost.",
+        rules,
+    )
+    assert not result.relevant
+
+
+def test_an_exclusion_does_not_hide_a_leader(rules: Rules) -> None:
+    # The football words explain "Baku" and "Russian", but Putin and Aliyev remain.
+    result = tag(
+        "Putin and Aliyev watch the Champions League final together",
+        "The two presidents met in Baku.",
+        rules,
+    )
+    assert result.relevant
+    assert "leader_contact" in result.signals
+
+
+def test_george_russell_is_not_russia(rules: Rules) -> None:
+    result = tag("Russell second in Baku", "George Russell finished second.", rules)
+    assert result.sides == ("AZ",)
+
+
+# --- five languages and inflection -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "lang", "signal", "trigger_text"),
+    [
+        (
+            "В Екатеринбурге задержаны выходцы из Азербайджана",
+            "Силовики провели обыски у членов азербайджанской диаспоры.",
+            "ru",
+            "detentions",
+            "задержаны",
+        ),
+        (
+            "Festnahmen russischer Staatsbürger in Baku",
+            "Die aserbaidschanische Polizei hat mehrere Russen festgenommen.",
+            "de",
+            "detentions",
+            "festgenommen",
+        ),
+        (
+            "Yekaterinburqda soydaşlarımız saxlanılıb",
+            "Rusiya hüquq-mühafizə orqanları Azərbaycan diasporuna qarşı reyd keçirib.",
+            "az",
+            "detentions",
+            "saxlanılıb",
+        ),
+        (
+            "Bakü'de Rus vatandaşları gözaltına alındı",
+            "Azerbaycan polisi Rusya vatandaşlarını gözaltına aldı.",
+            "tr",
+            "detentions",
+            "gözaltına",
+        ),
+        (
+            "Moscow summons Azerbaijan's ambassador",
+            "Russia's foreign ministry lodged a protest.",
+            "en",
+            "diplomatic_protest",
+            "summons",
+        ),
+    ],
+)
+def test_signals_in_every_language(
+    rules: Rules, title: str, summary: str, lang: str, signal: str, trigger_text: str
+) -> None:
+    result = tag(title, summary, rules)
+    assert result.lang == lang
+    assert result.relevant
+    assert signal in result.signals
+    assert any(trigger_text.startswith(text) for text in matched_texts(result, "signal", signal))
+
+
+@pytest.mark.parametrize(
+    ("text", "side"),
+    [
+        ("Азербайджану", "AZ"),
+        ("азербайджанцами", "AZ"),
+        ("Екатеринбурге", "RU"),
+        ("Москвой", "RU"),
+        ("Aserbaidschans", "AZ"),
+        ("Bergkarabach", "AZ"),
+        ("Azərbaycanın", "AZ"),
+        ("Azərbaycana", "AZ"),
+        ("Rusiyanın", "RU"),
+        ("Rusya'nın", "RU"),
+        ("Bakü'de", "AZ"),
+        ("Putin'den", "RU"),
+        ("Russian-Azerbaijani", "AZ"),
+        ("Russian-Azerbaijani", "RU"),
+    ],
+)
+def test_inflected_forms_are_mentions(rules: Rules, text: str, side: str) -> None:
+    result = tag(text, "", rules)
+    assert side in result.sides
+
+
+def test_a_prefix_stem_does_not_match_inside_a_word(rules: Rules) -> None:
+    # "rus" is a whole word in Turkish; "Rustem" is a name, not Russia.
+    result = tag("Rustem Umerov in Ankara", "", rules, lang="tr")
+    assert result.sides == ()
+
+
+def test_a_russian_stem_catches_cases_but_not_a_different_word(rules: Rules) -> None:
+    # задержа* is detention (задержан, задержание); задержка is a delay.
+    detained = tag("Россиянин задержан в Баку", "", rules)
+    delayed = tag("Задержка рейса из Москвы в Баку", "", rules)
+    assert "detentions" in detained.signals
+    assert "detentions" not in delayed.signals
+
+
+# --- Turkish i ---------------------------------------------------------------------
+
+
+def test_turkish_capital_i_folds_to_dotless_and_dotted_i() -> None:
+    assert fold("RUSYA'NIN İSTANBUL", "tr") == "rusya'nın istanbul"
+    assert fold("RUSYA'NIN İSTANBUL", "en") == "rusya'nin istanbul"
+    assert len(fold("İİİ", "de")) == 3
+
+
+def test_turkish_headline_in_capitals_is_read_right(rules: Rules) -> None:
+    result = tag("BAKÜ'DE RUS VATANDAŞLARINA TUTUKLAMA KARARI", "", rules, lang="tr")
+    assert result.relevant
+    assert "detentions" in result.signals
+    assert result.lang == "tr"
+
+
+def test_dotted_capital_i_keeps_offsets_aligned(rules: Rules) -> None:
+    title = "İlham Əliyev Putinlə görüşüb"
+    result = tag(title, "", rules)
+    assert result.lang == "az"
+    for e in result.evidence:
+        assert normalise_field(title)[e.start : e.end] == e.text
+    assert "İlham" in matched_texts(result, "actor", "AZ")
+
+
+# --- nearness ------------------------------------------------------------------------
+
+
+def test_a_trigger_far_from_any_actor_gives_no_signal(rules: Rules) -> None:
+    filler = " ".join(["The weather was mild and the markets were calm."] * 30)
+    result = tag(
+        "Azerbaijan and Russia review trade figures",
+        f"{filler} Elsewhere, police arrested a burglar.",
+        rules,
+    )
+    assert result.relevant
+    assert "detentions" not in result.signals
+
+
+def test_a_meeting_needs_both_sides_close_by(rules: Rules) -> None:
+    result = tag(
+        "Aliyev meets Pashinyan in Abu Dhabi",
+        "The leaders held talks without a mediator. " * 3 + "Russia was not informed.",
+        rules,
+    )
+    assert "leader_contact" not in result.signals
+
+
+def test_a_demanded_apology_is_protest_not_conciliation(rules: Rules) -> None:
+    result = tag(
+        "Baku demands an apology from Moscow",
+        "Azerbaijan expects Russia to apologise and pay compensation.",
+        rules,
+    )
+    assert "diplomatic_protest" in result.signals
+    assert "conciliation" not in result.signals
+
+
+def test_a_given_apology_is_conciliation(rules: Rules) -> None:
+    result = tag("Putin apologises to Aliyev over the downed airliner", "", rules)
+    assert "conciliation" in result.signals
+
+
+# --- normalisation and odd input -------------------------------------------------------
+
+
+def test_html_is_stripped_and_entities_unescaped_before_matching(rules: Rules) -> None:
+    title = (
+        "<p><b>Azerbaijan</b> &amp; Russia: police&nbsp;<i>arrest</i>"
+        " &#1041;&#1072;&#1082;&#1091;</p>"
+    )
+    result = tag(title, "<script>var russia = 1;</script>", rules)
+    normalised = normalise_field(title)
+    assert normalised == "Azerbaijan & Russia: police arrest Баку"
+    assert result.relevant
+    assert "detentions" in result.signals
+    for e in result.evidence:
+        assert e.field == "title"
+        assert normalised[e.start : e.end] == e.text
+
+
+def test_evidence_offsets_refer_to_the_normalised_text(rules: Rules) -> None:
+    title = (
+        "Ｍｏｓｃｏｗ\u00a0summons   Azer\u00adbaijan's ambassador"  # full-width, nbsp, soft hyphen
+    )
+    result = tag(title, "", rules)
+    normalised = normalise_field(title)
+    assert normalised == "Moscow summons Azerbaijan's ambassador"
+    assert result.relevant
+    for e in result.evidence:
+        assert normalised[e.start : e.end] == e.text
+
+
+def test_yo_is_read_as_ye(rules: Rules) -> None:
+    result = tag("Баку ждёт извинений от Москвы", "", rules)
+    assert "diplomatic_protest" in result.signals
+
+
+def test_huge_input_is_cut_and_noted(rules: Rules) -> None:
+    summary = "Azerbaijan and Russia. " * 5_000  # 115,000 characters
+    result = tag("Trade talks", summary, rules)
+    notes = {n.label: n for n in evidence_of(result, "note")}
+    assert notes["truncated"].field == "summary"
+    assert all(e.end <= MAX_FIELD_CHARS for e in result.evidence if e.kind != "note")
+    assert result.relevant
+    # Thousands of repeated mentions are listed a few times each and counted in a note.
+    assert len(result.evidence) < 20
+    assert "further matches" in notes["evidence_capped"].text
+
+
+@pytest.mark.parametrize(
+    ("title", "summary"),
+    [
+        ("", ""),
+        ("   ", "\n\t"),
+        ("\x00\x01\x02\xff\ufffd", "\ud800 lone surrogate"),
+        (bytes(range(256)).decode("latin-1"), "<<<>>>&&&;;"),
+        ("<", "&#xDEADBEEF; &#0; &bogus;"),
+        ("*" * 50_000, "İ" * 30_000),
+    ],
+)
+def test_empty_binary_or_garbage_input_is_not_relevant_and_does_not_raise(
+    rules: Rules, title: str, summary: str
+) -> None:
+    result = tag(title, summary, rules)
+    assert not result.relevant
+    assert result.signals == ()
+
+
+def test_non_string_input_does_not_raise(rules: Rules) -> None:
+    result = tag(b"\xff\xfe Baku \x00 Moscow", None, rules)  # type: ignore[arg-type]
+    assert result.sides == ("AZ", "RU")
+
+
+# --- result shape ----------------------------------------------------------------------
+
+
+def test_signals_follow_the_taxonomy_order(rules: Rules) -> None:
+    result = tag(
+        "Aliyev: Russia shot down our plane and must apologise",
+        "Baku demands punishment of those responsible and accuses Moscow of a cover-up.",
+        rules,
+    )
+    assert result.signals == tuple(s for s in SIGNAL_IDS if s in result.signals)
+    assert {"armed_incident", "hostile_rhetoric", "diplomatic_protest"} <= set(result.signals)
+
+
+def test_result_is_deterministic_and_carries_the_rules_version(rules: Rules) -> None:
+    first = tag("Putin phones Aliyev", "The Kremlin said the call was warm.", rules)
+    second = tag("Putin phones Aliyev", "The Kremlin said the call was warm.", rules)
+    assert first == second
+    assert first.rules_version == rules.version
+    assert len(rules.version) == 16
+
+
+def test_declared_language_wins_over_detection(rules: Rules) -> None:
+    assert tag("Baku", "", rules, lang="de").lang == "de"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Aliyev and Putin met in Moscow on the sidelines of the summit", "en"),
+        ("Qarabağ hold Chelsea to a draw in Baku as the fans cheer", "en"),
+        ("Der russische Präsident traf sich mit Alijew in Baku", "de"),
+        ("Rusya ile Azerbaycan arasında gerginlik tırmanıyor", "tr"),
+        ("Azərbaycan və Rusiya arasında gərginlik", "az"),
+        ("Путин и Алиев провели переговоры", "ru"),
+    ],
+)
+def test_language_is_detected_offline(text: str, lang: str) -> None:
+    assert detect_language(text) == lang

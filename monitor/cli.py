@@ -156,6 +156,7 @@ def build_settings(**options: Any) -> Settings:
         "fetch_timeout": "fetch_timeout_s",
         "max_feed_bytes": "max_feed_bytes",
         "web_port": "web_port",
+        "data_dir": "data_dir",
     }
     values = {mapping[name]: value for name, value in options.items() if name in mapping}
     return replace(Settings(), **values)
@@ -247,7 +248,16 @@ def collect(once: bool, **options: Any) -> None:
     _run(go())
 
 
-def _web_port_option(command: F) -> F:
+def worker_options(command: F) -> F:
+    command = click.option(
+        "--data-dir",
+        envvar="MONITOR_DATA_DIR",
+        show_envvar=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Settings().data_dir,
+        show_default=True,
+        help="Faust's working directory.",
+    )(command)
     return click.option(
         "--web-port",
         envvar="MONITOR_WEB_PORT",
@@ -260,7 +270,7 @@ def _web_port_option(command: F) -> F:
 
 @main.command()
 @kafka_options
-@_web_port_option
+@worker_options
 def worker(**options: Any) -> None:
     """Run the stream processors: tagger, router, escalator."""
     from monitor.service import run_worker, stop_on_signals
@@ -278,7 +288,7 @@ def worker(**options: Any) -> None:
 @main.command()
 @kafka_options
 @feed_options
-@_web_port_option
+@worker_options
 def run(**options: Any) -> None:
     """Collectors and stream processors together, in one process."""
     from monitor.service import run_collector, run_worker, stop_on_signals

@@ -31,6 +31,8 @@ class Settings:
     fetch_timeout_s: float = 30.0
     max_feed_bytes: int = 10 * 1024 * 1024
     web_port: int | None = None
+    # Faust's working directory (table metadata); tables themselves live in
+    # memory and are restored from their changelog topics at start-up.
     data_dir: Path = field(default_factory=lambda: Path(".monitor-data"))
 
     def with_bootstrap(self, bootstrap: str) -> Settings:

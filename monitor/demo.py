@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 import time
 import tomllib
 from collections import Counter
@@ -54,11 +55,25 @@ def load_sample_catalogue(base_url: str, directory: Path = SAMPLES_DIR) -> tuple
     return tuple(feeds)
 
 
+def _feed_files(directory: Path) -> dict[str, Path]:
+    return {path.name: path for path in directory.glob("*.xml")}
+
+
 @asynccontextmanager
 async def serve_directory(directory: Path, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Serve files over HTTP on a free port; yields the base URL."""
+    """Serve the feed files of `directory` over HTTP on a free port; yields the base URL."""
+    files = _feed_files(directory)
+
+    async def feed(request: web.Request) -> web.StreamResponse:
+        path = files.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        # application/xml, not text/xml: for text/xml without a charset the
+        # XML media-type rules say us-ascii, and feedparser would (rightly) warn.
+        return web.FileResponse(path, headers={"Content-Type": "application/xml"})
+
     app = web.Application()
-    app.router.add_static("/", directory)
+    app.router.add_get("/{name}", feed)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, 0)
@@ -147,7 +162,8 @@ async def run_demo(
         echo(f"[3/5] serving {len(feeds)} sample feeds at {base_url}/")
 
         echo("[4/5] starting the stream worker (tagger → router → escalator) …")
-        pipeline = create_pipeline(settings)
+        data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="monitor-demo-"))
+        pipeline = create_pipeline(replace(settings, data_dir=Path(data_dir)))
         await pipeline.app.start()
         stack.push_async_callback(pipeline.app.stop)
         echo(f"      rules {pipeline.rules.version}")

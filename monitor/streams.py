@@ -11,7 +11,7 @@ any failure becomes a dead letter while the agent carries on.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,8 @@ from monitor.topics import (
 )
 
 log = logging.getLogger(__name__)
+
+Emit = Callable[[list[Outgoing]], Awaitable[None]]
 
 
 def faust_broker_urls(bootstrap: str) -> list[str]:
@@ -61,13 +63,17 @@ def create_pipeline(
     rules: Rules | None = None,
     scoring: ScoringConfig | None = None,
     clock: Clock = utc_now,
+    emit: Emit | None = None,
 ) -> Pipeline:
+    """Build the app. `emit` replaces producing to Kafka (component tests use it
+    with Faust's `test_context`, which runs agents without a broker)."""
     rules = rules if rules is not None else load_rules()
     scoring = scoring if scoring is not None else ScoringConfig.load()
     app = faust.App(
         settings.app_id,
         broker=faust_broker_urls(settings.bootstrap),
         store="memory://",
+        datadir=str(settings.data_dir),
         processing_guarantee="at_least_once",
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
@@ -92,17 +98,20 @@ def create_pipeline(
     tension = app.Table(
         TENSION_TABLE,
         partitions=TENSION_BY_DYAD.partition_count(settings),
-        key_serializer="raw",
-        value_serializer="raw",
+        schema=faust.Schema(
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        ),
     )
 
-    async def send_all(outgoing: list[Outgoing]) -> None:
+    async def produce(outgoing: list[Outgoing]) -> None:
         for record in outgoing:
             pending = await topics[record.topic.name].send(key=record.key, value=record.value)
             if record.topic is ALERTS_ESCALATIONS:
                 # Notices are rare and precious: wait for the ack before anything that
                 # follows them (the state that says they happened) is sent.
                 await pending
+
+    send_all = emit if emit is not None else produce
 
     async def records(stream: faust.StreamT[bytes]) -> AsyncIterator[RawRecord]:
         async for event in stream.events():

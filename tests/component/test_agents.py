@@ -1,0 +1,169 @@
+"""The Faust agents, run by Faust's own `test_context`: records in, records out.
+
+The agents produce through the pipeline's `emit` port; here it collects what
+they would send, so each agent can be driven on its own without a broker.
+The same agents run against the real broker in tests/integration.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import Settings
+from monitor.records import Outgoing
+from monitor.streams import Pipeline, create_pipeline
+from monitor.topics import (
+    ALERTS_ESCALATIONS,
+    NEWS_DEADLETTER,
+    NEWS_TAGGED,
+    TENSION_BY_DYAD,
+    TENSION_STATE,
+)
+from schemas import (
+    DeadLetter,
+    EscalationNotice,
+    ItemCollected,
+    ItemTagged,
+    TensionState,
+    decode,
+    encode,
+)
+
+FAILED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+T0 = datetime(2025, 6, 27, 8, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sent() -> list[Outgoing]:
+    return []
+
+
+@pytest.fixture
+async def pipeline(sent: list[Outgoing], tmp_path: Path) -> AsyncIterator[Pipeline]:
+    async def emit(outgoing: list[Outgoing]) -> None:
+        sent.extend(outgoing)
+
+    built = create_pipeline(
+        Settings(app_id="component", data_dir=tmp_path), clock=lambda: FAILED_AT, emit=emit)
+    built.app.finalize()
+    built.app.flow_control.resume()
+    yield built
+    # test_context builds Faust's consumer but never starts it, so the event loop
+    # its thread owns is never closed by Faust; close it here.
+    consumer = built.app._consumer
+    if consumer is not None and not consumer._thread.thread_loop.is_closed():
+        consumer._thread.thread_loop.close()
+
+
+def item(item_id: str, title: str, summary: str = "", hours: float = 0) -> ItemCollected:
+    return ItemCollected(
+        item_id=item_id,
+        revision="r1",
+        feed_url="https://caspian.example/rss",
+        source="Caspian Wire",
+        source_lang="en",
+        link=f"https://caspian.example/{item_id}",
+        title=title,
+        summary=summary,
+        collected_at=T0 + timedelta(hours=hours + 1),
+        event_time=T0 + timedelta(hours=hours),
+    )
+
+
+RAID = item(
+    "raid",
+    "Russian police raid Azerbaijani diaspora homes in Yekaterinburg, two brothers die in custody",
+    "Baku condemns the deaths of the Safarov brothers after the FSB detained dozens of "
+    "Azerbaijanis.",
+)
+IDAHO = item("idaho", "Moscow, Idaho: farmers market opens for the season")
+
+
+def on(topic_name: str, sent: list[Outgoing]) -> list[Outgoing]:
+    return [record for record in sent if record.topic.name == topic_name]
+
+
+async def test_the_tagger_tags_an_item_and_publishes_it_with_its_evidence(
+    pipeline: Pipeline, sent: list[Outgoing]
+) -> None:
+    async with pipeline.tagger.test_context() as agent:
+        await agent.put(encode(RAID), key=b"raid")
+        await agent.put(encode(IDAHO), key=b"idaho")
+
+    raid, idaho = (decode(ItemTagged, r.value) for r in on(NEWS_TAGGED.name, sent))
+    assert raid.relevant
+    assert raid.dyad == "AZ-RU"
+    assert "detentions" in raid.signals
+    assert {e.label for e in raid.evidence} >= {"AZ", "RU", "detentions"}
+    assert raid.rules_version == pipeline.rules.version
+    assert not idaho.relevant
+    assert idaho.signals == []
+
+
+async def test_the_tagger_dead_letters_garbage_with_the_original_bytes_and_carries_on(
+    pipeline: Pipeline, sent: list[Outgoing]
+) -> None:
+    garbage = b"\xff\xfe not an event"
+    async with pipeline.tagger.test_context() as agent:
+        await agent.put(garbage, key=b"k1")
+        await agent.put(encode(RAID), key=b"raid")
+
+    [letter_record] = on(NEWS_DEADLETTER.name, sent)
+    letter = decode(DeadLetter, letter_record.value)
+    assert base64.b64decode(letter.value_b64) == garbage
+    assert letter.stage == "tagger"
+    assert letter.failed_at == FAILED_AT
+    assert letter_record.key == b"k1"
+    assert [decode(ItemTagged, r.value).item_id for r in on(NEWS_TAGGED.name, sent)] == ["raid"]
+
+
+async def test_the_router_keys_relevant_items_by_dyad_and_drops_the_rest(
+    pipeline: Pipeline, sent: list[Outgoing]
+) -> None:
+    async with pipeline.tagger.test_context() as agent:
+        await agent.put(encode(RAID), key=b"raid")
+        await agent.put(encode(IDAHO), key=b"idaho")
+    tagged = on(NEWS_TAGGED.name, sent)
+    sent.clear()
+
+    async with pipeline.router.test_context() as agent:
+        for record in tagged:
+            await agent.put(record.value, key=record.key)
+
+    [routed] = on(TENSION_BY_DYAD.name, sent)
+    assert routed.key == b"AZ-RU"
+    assert decode(ItemTagged, routed.value).item_id == "raid"
+
+
+async def test_the_escalator_raises_one_notice_however_often_the_item_is_delivered(
+    pipeline: Pipeline, sent: list[Outgoing]
+) -> None:
+    shoot_down = item(
+        "azal",
+        "Russian air defence shot down the Azerbaijan Airlines plane, Baku says",
+        "Azerbaijan demands that Moscow admit guilt, punish those responsible and pay "
+        "compensation.",
+    )
+    async with pipeline.tagger.test_context() as agent:
+        await agent.put(encode(shoot_down), key=b"azal")
+        await agent.put(encode(RAID), key=b"raid")
+    tagged = on(NEWS_TAGGED.name, sent)
+    sent.clear()
+
+    async with pipeline.escalator.test_context() as agent:
+        for record in tagged + tagged:  # every record delivered twice
+            await agent.put(record.value, key=b"AZ-RU")
+
+    notices = [decode(EscalationNotice, r.value) for r in on(ALERTS_ESCALATIONS.name, sent)]
+    assert notices, "a shoot-down and deaths in custody raise the level"
+    assert len({n.notice_id for n in notices}) == len(notices), "no notice twice"
+    assert notices[-1].level in {"high", "severe"}
+    states = [decode(TensionState, r.value) for r in on(TENSION_STATE.name, sent)]
+    assert len(states) == 4, "the state is republished for every delivery"
+    assert states[-1].items_counted == 2
+    assert states[-1].level == notices[-1].level

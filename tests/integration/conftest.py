@@ -1,0 +1,54 @@
+"""The real embedded broker, started once for the session on a free port."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from monitor.broker import EmbeddedBroker
+from monitor.config import Settings
+from monitor.topics import ensure_topics
+from schemas.export import JSON_DIR
+
+
+@pytest.fixture(scope="session")
+async def broker() -> AsyncIterator[EmbeddedBroker]:
+    async with EmbeddedBroker() as embedded:
+        yield embedded
+
+
+@pytest.fixture(scope="session")
+async def settings(
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    configured = replace(
+        Settings(),
+        data_dir=tmp_path_factory.mktemp("faust-data"),
+        bootstrap=broker.bootstrap,
+        app_id="monitor-it",
+        partitions=2,
+        rebalance_timeout_s=4.0,
+        session_timeout_s=6.0,
+    )
+    await ensure_topics(configured)
+    return configured
+
+
+@pytest.fixture(scope="session")
+def schema_validator() -> Callable[[str, Any], None]:
+    """Validate a decoded message against the exported document of its event type."""
+    validators = {
+        path.stem: jsonschema.Draft202012Validator(json.loads(path.read_text(encoding="utf-8")))
+        for path in Path(JSON_DIR).glob("*.json")
+    }
+
+    def validate(event_name: str, message: Any) -> None:
+        validators[event_name].validate(message)
+
+    return validate

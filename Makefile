@@ -27,6 +27,7 @@ test: $(VENV)/.installed-dev lint
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check monitor schemas tests bench
+	$(BIN)/ruff format --check monitor schemas tests bench
 	$(BIN)/mypy
 
 unit: $(VENV)/.installed-dev
@@ -36,7 +37,7 @@ integration: $(VENV)/.installed-dev
 	$(BIN)/pytest tests/integration
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench
+	$(BIN)/python bench/bench_tagger.py
 
 ## schemas: re-export the JSON Schema documents after changing a contract
 schemas: $(VENV)/.installed-dev

@@ -132,7 +132,11 @@ def create_pipeline(
         except Exception as error:  # anything a record can do to a step: dead-letter it
             log.warning(
                 "%s: %s[%d]@%d to dead letters: %s",
-                stage, record.topic, record.partition, record.offset, error,
+                stage,
+                record.topic,
+                record.partition,
+                record.offset,
+                error,
             )
             outgoing = [dead_letter(stage, record, error, clock)]
         await send_all(outgoing)
@@ -160,4 +164,3 @@ def create_pipeline(
             await run_step("escalator", record, step)
 
     return Pipeline(app, tagger, router, escalator, rules, scoring)
-

@@ -23,9 +23,7 @@ def format_notice(notice: EscalationNotice) -> str:
     lines = [head, f"  why: {why}"]
     for item in notice.evidence:
         signals = ", ".join(item.signals)
-        lines.append(
-            f"  • {item.published:%Y-%m-%d} {item.headline} — {item.source} [{signals}]"
-        )
+        lines.append(f"  • {item.published:%Y-%m-%d} {item.headline} — {item.source} [{signals}]")
         if item.link:
             lines.append(f"    {item.link}")
     lines.append(f"  notice {notice.notice_id}")

@@ -237,8 +237,7 @@ def escalate(state: DyadState, item: ItemTagged, config: ScoringConfig) -> Escal
     contributions = {
         item_id: c
         for item_id, c in contributions.items()
-        if abs(c.weight) * decay_factor(now - c.event_time, config.half_life)
-        >= config.forget_below
+        if abs(c.weight) * decay_factor(now - c.event_time, config.half_life) >= config.forget_below
         or c.item_id == item.item_id
     }
     breakdown = breakdown_at(contributions, now, config)

@@ -49,7 +49,8 @@ async def pipeline(sent: list[Outgoing], tmp_path: Path) -> AsyncIterator[Pipeli
         sent.extend(outgoing)
 
     built = create_pipeline(
-        Settings(app_id="component", data_dir=tmp_path), clock=lambda: FAILED_AT, emit=emit)
+        Settings(app_id="component", data_dir=tmp_path), clock=lambda: FAILED_AT, emit=emit
+    )
     built.app.finalize()
     built.app.flow_control.resume()
     yield built

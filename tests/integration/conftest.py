@@ -24,9 +24,7 @@ async def broker() -> AsyncIterator[EmbeddedBroker]:
 
 
 @pytest.fixture(scope="session")
-async def settings(
-    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
+async def settings(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     configured = replace(
         Settings(),
         data_dir=tmp_path_factory.mktemp("faust-data"),

@@ -117,9 +117,7 @@ def test_tension_decays_and_reconciliation_lowers_the_level_after_the_dwell() ->
         tagged("crash", ["armed_incident"], T0),
         tagged("protest", ["armed_incident", "diplomatic_protest"], T0 + timedelta(hours=2)),
     ]
-    meeting = tagged(
-        "meeting", ["leader_contact", "conciliation"], T0 + timedelta(days=20)
-    )
+    meeting = tagged("meeting", ["leader_contact", "conciliation"], T0 + timedelta(days=20))
     state, notices = fold([*escalation, meeting])
     assert notices[-1].kind == "lowered"
     assert notices[-1].trigger_item_id == "meeting"

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 
@@ -34,6 +34,8 @@ from monitor.topics import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Emit = Callable[[list[Outgoing]], Awaitable[None]]
 
@@ -64,6 +66,7 @@ def create_pipeline(
     scoring: ScoringConfig | None = None,
     clock: Clock = utc_now,
     emit: Emit | None = None,
+    observe: Callable[[list[Outgoing]], None] = lambda outgoing: None,
 ) -> Pipeline:
     """Build the app. `emit` replaces producing to Kafka (component tests use it
     with Faust's `test_context`, which runs agents without a broker)."""
@@ -110,6 +113,7 @@ def create_pipeline(
                 # Notices are rare and precious: wait for the ack before anything that
                 # follows them (the state that says they happened) is sent.
                 await pending
+        observe(outgoing)  # domain metrics (monitor.observe.metrics) from what was emitted
 
     send_all = emit if emit is not None else produce
 
@@ -124,11 +128,10 @@ def create_pipeline(
                 value=event.value if isinstance(event.value, bytes) else b"",
             )
 
-    async def run_step(
-        stage: str, record: RawRecord, step: Callable[[RawRecord], list[Outgoing]]
-    ) -> None:
+    async def attempt(stage: str, record: RawRecord, step: Callable[[RawRecord], T]) -> T | None:
+        """The step's result, or None after dead-lettering the record it failed on."""
         try:
-            outgoing = step(record)
+            return step(record)
         except Exception as error:  # anything a record can do to a step: dead-letter it
             log.warning(
                 "%s: %s[%d]@%d to dead letters: %s",
@@ -138,29 +141,36 @@ def create_pipeline(
                 record.offset,
                 error,
             )
-            outgoing = [dead_letter(stage, record, error, clock)]
-        await send_all(outgoing)
+            await send_all([dead_letter(stage, record, error, clock)])
+            return None
 
     @app.agent(topics[NEWS_ITEMS.name], name="tagger", concurrency=1)
     async def tagger(stream: faust.StreamT[bytes]) -> None:
         async for record in records(stream):
-            await run_step("tagger", record, lambda r: tag_record(r, rules))
+            outgoing = await attempt("tagger", record, lambda r: tag_record(r, rules))
+            await send_all(outgoing or [])
 
     @app.agent(topics[NEWS_TAGGED.name], name="router", concurrency=1)
     async def router(stream: faust.StreamT[bytes]) -> None:
         async for record in records(stream):
-            await run_step("router", record, route_record)
+            await send_all(await attempt("router", record, route_record) or [])
 
     @app.agent(topics[TENSION_BY_DYAD.name], name="escalator", concurrency=1)
     async def escalator(stream: faust.StreamT[bytes]) -> None:
-        def step(record: RawRecord) -> list[Outgoing]:
-            key = record.key or b""
-            result = escalate_record(record, tension.get(key), scoring)
-            if result.state is not None:
-                tension[key] = result.state
-            return result.outgoing
-
         async for record in records(stream):
-            await run_step("escalator", record, step)
+            key = record.key or b""
+            step = await attempt(
+                "escalator",
+                record,
+                lambda r: escalate_record(r, tension.get(r.key or b""), scoring),
+            )
+            if step is None:
+                continue
+            # Notices first, acknowledged; then the state that says they happened. A
+            # crash in between raises the same notices (same ids) again, never none.
+            await send_all(step.notices)
+            if step.state is not None:
+                tension[key] = step.state
+            await send_all([step.tension])
 
     return Pipeline(app, tagger, router, escalator, rules, scoring)

@@ -7,6 +7,7 @@ a breaking change is a new `schema_version` with an upcaster.
 """
 
 from schemas.events import (
+    BurstDetail,
     DYAD_AZ_RU,
     LEVELS,
     SIGNAL_IDS,
@@ -15,12 +16,14 @@ from schemas.events import (
     Event,
     Evidence,
     FeedPolled,
+    FeedStale,
     ItemCollected,
     ItemTagged,
     Level,
     NoticeEvidence,
     TensionState,
     decode,
+    decode_feed_health,
     encode,
 )
 
@@ -30,10 +33,12 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     EscalationNotice,
     TensionState,
     FeedPolled,
+    FeedStale,
     DeadLetter,
 )
 
 __all__ = [
+    "BurstDetail",
     "DYAD_AZ_RU",
     "EVENT_TYPES",
     "LEVELS",
@@ -43,11 +48,13 @@ __all__ = [
     "Event",
     "Evidence",
     "FeedPolled",
+    "FeedStale",
     "ItemCollected",
     "ItemTagged",
     "Level",
     "NoticeEvidence",
     "TensionState",
     "decode",
+    "decode_feed_health",
     "encode",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
@@ -105,18 +106,36 @@ class ItemTagged(Event):
     signals: list[SignalId]
     evidence: list[Evidence]
     rules_version: str
+    fingerprint: str | None = Field(
+        default=None,
+        description="64-bit SimHash of title and summary (hex), for grouping items into stories",
+    )
 
 
 class NoticeEvidence(Event):
-    """An item that moved the tension index, as a notice shows it."""
+    """A story that moved the tension index, as a notice shows it (its lead item first)."""
 
-    item_id: str
+    item_id: str = Field(description="The story's lead (earliest) item")
     headline: str
     source: str
     link: str | None = None
-    published: UtcDatetime
+    published: UtcDatetime = Field(description="When the story was first seen")
     signals: list[SignalId]
     contribution: float = Field(description="Its weight in the index at the notice's event time")
+    story_id: str | None = None
+    sources: list[str] = Field(default_factory=list, description="Every outlet that reported it")
+    links: list[str] = Field(default_factory=list, description="Links of its items, up to five")
+    items: int = Field(default=1, ge=1, description="How many items the story groups")
+
+
+class BurstDetail(Event):
+    """Why a signal burst: its stories in the window against its usual rate."""
+
+    signal: SignalId
+    stories: int
+    sources: int
+    baseline: float = Field(description="Usual stories per window over the baseline period")
+    window_hours: float
 
 
 class EscalationNotice(Event):
@@ -134,6 +153,7 @@ class EscalationNotice(Event):
     trigger_item_id: str
     evidence: list[NoticeEvidence]
     rules_version: str | None = None
+    burst: BurstDetail | None = Field(default=None, description="Set on kind=burst")
 
 
 class TensionState(Event):
@@ -146,8 +166,12 @@ class TensionState(Event):
     breakdown: dict[str, float]
     as_of: UtcDatetime = Field(description="Latest event time seen for this dyad")
     items_counted: int = Field(ge=0, description="Distinct relevant items in the decay window")
-    last_item_id: str
+    last_item_id: str = Field(description="The last item the escalator processed")
     last_notice_id: str | None = None
+    stories_counted: int = Field(default=0, ge=0, description="Stories in the decay window")
+    settled_at: UtcDatetime | None = Field(
+        default=None, description="Event time up to which decisions are final"
+    )
 
 
 class FeedPolled(Event):
@@ -168,6 +192,40 @@ class FeedPolled(Event):
         default=None, description="feedparser's bozo exception for a feed it could still read"
     )
     polled_at: UtcDatetime
+    items_updated: int = Field(
+        default=0, ge=0, description="Items already published whose content changed (new revision)"
+    )
+    next_poll_at: UtcDatetime | None = Field(
+        default=None, description="When the collector will poll this feed again"
+    )
+    event_type: Literal["FeedPolled"] = Field(
+        default="FeedPolled", description="Tells FeedPolled from FeedStale on feeds.health"
+    )
+
+
+class FeedStale(Event):
+    """A feed that has produced nothing new for longer than expected. Topic `feeds.health`.
+
+    Keyed by `feed_url`, like FeedPolled; `event_type` tells the two apart. A
+    silenced source must not read as a calm one.
+    """
+
+    schema_version: Literal[1] = 1
+    event_type: Literal["FeedStale"] = "FeedStale"
+    feed_url: str
+    source: str
+    source_lang: str | None = None
+    source_country: str | None = None
+    source_kind: str | None = None
+    silent_since: UtcDatetime = Field(
+        description="The last new or updated item, or when watching began if there was none"
+    )
+    silent_for_s: float = Field(ge=0)
+    expected_within_s: float = Field(gt=0, description="How long a silence the feed is allowed")
+    last_status: Literal["ok", "not_modified", "error"] | None = None
+    last_error: str | None = None
+    consecutive_failures: int = Field(default=0, ge=0)
+    detected_at: UtcDatetime
 
 
 class DeadLetter(Event):
@@ -196,3 +254,11 @@ def encode(event: Event) -> bytes:
 def decode(event_type: type[E], raw: bytes) -> E:
     """Parse and validate one wire message; raises pydantic.ValidationError on bad input."""
     return event_type.model_validate_json(raw)
+
+
+def decode_feed_health(raw: bytes) -> FeedPolled | FeedStale:
+    """A `feeds.health` record: FeedStale when it says so, else FeedPolled (older records too)."""
+    data = json.loads(raw)
+    if isinstance(data, dict) and data.get("event_type") == "FeedStale":
+        return FeedStale.model_validate(data)
+    return FeedPolled.model_validate(data)

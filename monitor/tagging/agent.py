@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitor.escalation.stories import fingerprint
 from monitor.records import Outgoing, RawRecord
 from monitor.tagging.matcher import tag
 from monitor.tagging.rules import Rules
@@ -26,6 +27,10 @@ def tagged_item(item: ItemCollected, rules: Rules) -> ItemTagged:
         signals=list(result.signals),  # type: ignore[arg-type]
         evidence=list(result.evidence),
         rules_version=rules.version,
+        # Only relevant items are grouped into stories; the rest need no fingerprint.
+        fingerprint=(
+            f"{fingerprint(f'{item.title} {item.summary}'):016x}" if result.relevant else None
+        ),
     )
 
 

@@ -123,7 +123,7 @@ async def test_the_tagger_dead_letters_garbage_with_the_original_bytes_and_carri
     assert [decode(ItemTagged, r.value).item_id for r in on(NEWS_TAGGED.name, sent)] == ["raid"]
 
 
-async def test_the_router_keys_relevant_items_by_dyad_and_drops_the_rest(
+async def test_the_router_keys_relevant_items_by_dyad_and_sends_the_rest_as_ticks(
     pipeline: Pipeline, sent: list[Outgoing]
 ) -> None:
     async with pipeline.tagger.test_context() as agent:
@@ -136,9 +136,10 @@ async def test_the_router_keys_relevant_items_by_dyad_and_drops_the_rest(
         for record in tagged:
             await agent.put(record.value, key=record.key)
 
-    [routed] = on(TENSION_BY_DYAD.name, sent)
-    assert routed.key == b"AZ-RU"
-    assert decode(ItemTagged, routed.value).item_id == "raid"
+    routed = on(TENSION_BY_DYAD.name, sent)
+    assert [r.key for r in routed] == [b"AZ-RU", b"AZ-RU"]
+    relevant = [decode(ItemTagged, r.value) for r in routed]
+    assert [(t.item_id, t.relevant) for t in relevant] == [("raid", True), ("idaho", False)]
 
 
 async def test_the_escalator_raises_one_notice_however_often_the_item_is_delivered(
@@ -150,9 +151,11 @@ async def test_the_escalator_raises_one_notice_however_often_the_item_is_deliver
         "Azerbaijan demands that Moscow admit guilt, punish those responsible and pay "
         "compensation.",
     )
+    # A later, unrelated item moves event time past the allowed lateness.
+    later = item("later", "Caspian Sea water level drops again", hours=3)
     async with pipeline.tagger.test_context() as agent:
-        await agent.put(encode(shoot_down), key=b"azal")
-        await agent.put(encode(RAID), key=b"raid")
+        for collected in (shoot_down, RAID, later):
+            await agent.put(encode(collected), key=collected.item_id.encode())
     tagged = on(NEWS_TAGGED.name, sent)
     sent.clear()
 
@@ -165,6 +168,6 @@ async def test_the_escalator_raises_one_notice_however_often_the_item_is_deliver
     assert len({n.notice_id for n in notices}) == len(notices), "no notice twice"
     assert notices[-1].level in {"high", "severe"}
     states = [decode(TensionState, r.value) for r in on(TENSION_STATE.name, sent)]
-    assert len(states) == 4, "the state is republished for every delivery"
+    assert len(states) == 6, "the state is republished for every delivery"
     assert states[-1].items_counted == 2
     assert states[-1].level == notices[-1].level

@@ -28,6 +28,8 @@ async def settings(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFact
     configured = replace(
         Settings(),
         data_dir=tmp_path_factory.mktemp("faust-data"),
+        # The tests' feed servers listen on loopback, which collectors refuse unless allowed.
+        allow_networks=("127.0.0.1/32",),
         bootstrap=broker.bootstrap,
         app_id="monitor-it",
         partitions=2,

@@ -73,7 +73,15 @@ async def test_collect_once_publishes_the_items_and_a_health_record_per_feed(
     own_broker: str, catalogue: Path
 ) -> None:
     process = await monitor(
-        "collect", "--once", "--feeds", str(catalogue), "--bootstrap", own_broker
+        "collect",
+        "--once",
+        "--feeds",
+        str(catalogue),
+        "--bootstrap",
+        own_broker,
+        # The feeds are served on loopback, which collectors refuse unless allowed.
+        "--allow-network",
+        "127.0.0.1/32",
     )
     output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     text = output.decode()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,11 +16,15 @@ from monitor.escalation.scoring import (
     ScoringConfigError,
     escalate,
     next_level,
+    settle_all,
+    story_breakdown,
     tension_state_of,
 )
+from monitor.escalation.stories import fingerprint, sources_per_signal
 from schemas import DYAD_AZ_RU, EscalationNotice, ItemTagged
 
 CONFIG = ScoringConfig.load()
+AT_ONCE = replace(CONFIG, allowed_lateness=timedelta(0))
 T0 = datetime(2024, 12, 25, 9, tzinfo=UTC)
 
 
@@ -27,17 +33,21 @@ def tagged(
     signals: Iterable[str],
     at: datetime,
     *,
+    title: str | None = None,
+    source: str = "Caspian Wire",
+    lang: str = "en",
     relevant: bool = True,
     revision: str = "r1",
 ) -> ItemTagged:
+    headline = title if title is not None else f"headline {item_id} about {' '.join(signals)}"
     return ItemTagged.model_validate(
         {
             "item_id": item_id,
             "revision": revision,
-            "source": "Caspian Wire",
-            "link": f"https://caspian.example/{item_id}",
-            "title": f"headline {item_id}",
-            "lang": "en",
+            "source": source,
+            "link": f"https://news.example/{item_id}",
+            "title": headline,
+            "lang": lang,
             "event_time": at,
             "relevant": relevant,
             "dyad": DYAD_AZ_RU if relevant else None,
@@ -45,54 +55,189 @@ def tagged(
             "signals": list(signals),
             "evidence": [],
             "rules_version": "test",
+            "fingerprint": f"{fingerprint(headline):016x}" if relevant else None,
         }
     )
 
 
-def fold(items: Iterable[ItemTagged]) -> tuple[DyadState, list[EscalationNotice]]:
+def fold(
+    items: Iterable[ItemTagged], config: ScoringConfig = AT_ONCE, *, settle: bool = False
+) -> tuple[DyadState, list[EscalationNotice]]:
     state = DyadState(dyad=DYAD_AZ_RU)
     notices: list[EscalationNotice] = []
     for item in items:
-        result = escalate(state, item, CONFIG)
+        result = escalate(state, item, config)
+        state = result.state
+        notices.extend(result.notices)
+    if settle:
+        result = settle_all(state, config, "test")
         state = result.state
         notices.extend(result.notices)
     return state, notices
 
 
-def test_a_shoot_down_reported_with_protests_raises_the_level_with_evidence() -> None:
+def kinds(notices: Sequence[EscalationNotice]) -> list[tuple[str, str, str]]:
+    return [(n.kind, n.previous_level, n.level) for n in notices]
+
+
+SHOOT_DOWN = "Russian air defence shot down the Azerbaijan Airlines plane over Grozny"
+
+
+def test_a_shoot_down_raises_the_level_to_high_on_its_own_and_protests_raise_it_further() -> None:
     state, notices = fold(
         [
             tagged("crash", ["armed_incident"], T0),
-            tagged("protest", ["armed_incident", "diplomatic_protest"], T0 + timedelta(hours=5)),
+            tagged(
+                "protest",
+                ["diplomatic_protest", "hostile_rhetoric"],
+                T0 + timedelta(days=2),
+                title="Baku summons Russian ambassador, demands apology and compensation",
+            ),
+            tagged(
+                "crash-follow-up",
+                ["armed_incident"],
+                T0 + timedelta(days=2, hours=1),
+                title="Damage to AZAL jet points to a Russian missile, investigators say",
+            ),
         ]
     )
-    assert [(n.kind, n.previous_level, n.level) for n in notices] == [
-        ("raised", "calm", "elevated"),
-        ("raised", "elevated", "high"),
+    assert kinds(notices) == [("raised", "calm", "high"), ("raised", "high", "severe")]
+    severe = notices[-1]
+    assert severe.trigger_item_id == "crash-follow-up"
+    assert {e.item_id for e in severe.evidence} >= {"crash", "protest"}
+    assert severe.breakdown["armed_incident"] > severe.breakdown["diplomatic_protest"] > 0
+    assert state.level == "severe"
+
+
+def test_an_apology_settles_part_of_the_tension_that_came_before_it_for_good() -> None:
+    crash = tagged("crash", ["armed_incident"], T0, title=SHOOT_DOWN)
+    apology = tagged(
+        "apology",
+        ["leader_contact", "conciliation"],
+        T0 + timedelta(days=1),
+        title="Putin apologises to Aliyev for the tragic incident in Russian airspace",
+    )
+    later = tagged("later", [], T0 + timedelta(days=30), relevant=False)
+    without, _ = fold([crash, later])
+    settled, notices = fold([crash, apology, later])
+    grievance_left = tension_state_of(settled, CONFIG, "x").breakdown["armed_incident"]
+    grievance_alone = tension_state_of(without, CONFIG, "x").breakdown["armed_incident"]
+    strength = 2.5 + 3.0  # leader_contact + conciliation, one source
+    assert grievance_left == pytest.approx(
+        grievance_alone * 0.5 ** (strength / CONFIG.settle_weight), rel=1e-3
+    ), "a month later, the settled share has not come back"
+    assert kinds(notices)[-1][:2] == ("lowered", "high")
+
+
+def test_an_incident_named_only_beside_a_reconciliation_counts_as_context() -> None:
+    admission = tagged(
+        "dushanbe",
+        ["armed_incident", "leader_contact", "conciliation"],
+        T0,
+        title="Putin admits Russian air defence hit the AZAL jet, promises compensation",
+    )
+    state, notices = fold([admission])
+    breakdown = tension_state_of(state, CONFIG, "x").breakdown
+    assert breakdown["armed_incident"] == pytest.approx(
+        CONFIG.weights["armed_incident"] * CONFIG.context_weight
+    )
+    assert notices == [], "an admission and apology raises nothing"
+
+
+def test_one_event_reported_by_three_outlets_is_one_story_with_three_sources() -> None:
+    reports = [
+        tagged("wire", ["armed_incident"], T0, title=SHOOT_DOWN, source="Caspian Wire"),
+        tagged(
+            "ru",
+            ["armed_incident"],
+            T0 + timedelta(hours=2),
+            title="ПВО России сбила самолёт AZAL над Грозным",
+            source="Кавказ-Монитор",
+            lang="ru",
+        ),
+        tagged(
+            "de",
+            ["armed_incident"],
+            T0 + timedelta(hours=3),
+            title="Russische Flugabwehr traf das AZAL-Flugzeug",
+            source="Ostdienst",
+            lang="de",
+        ),
     ]
-    high = notices[-1]
-    assert high.trigger_item_id == "protest"
-    assert {e.item_id for e in high.evidence} == {"crash", "protest"}
-    assert high.breakdown["armed_incident"] > high.breakdown["diplomatic_protest"] > 0
-    assert state.level == "high"
+    state, _ = fold(reports)
+    [story] = state.stories.values()
+    assert set(story.items) == {"wire", "ru", "de"}
+    assert sources_per_signal(story, CONFIG.stories, T0 + timedelta(days=1)) == {
+        "armed_incident": 3
+    }
+    one_source, _ = fold(reports[:1])
+    [single] = one_source.stories.values()
+    at = T0 + timedelta(hours=3)
+    three = story_breakdown(story, at, CONFIG)["armed_incident"]
+    one = story_breakdown(single, at, CONFIG)["armed_incident"]
+    # Corroborated, with diminishing returns: more than one report, less than three.
+    assert one * 1.5 < three < one * 3
+
+
+def test_a_copy_of_the_same_wire_text_is_not_an_independent_source() -> None:
+    original = tagged("a", ["detentions"], T0, title="FSB detains Azerbaijanis in Yekaterinburg")
+    copy = tagged(
+        "b",
+        ["detentions"],
+        T0 + timedelta(hours=1),
+        title="FSB detains Azerbaijanis in Yekaterinburg",
+        source="Another Outlet",
+    )
+    state, _ = fold([original, copy])
+    [story] = state.stories.values()
+    assert len(story.items) == 2
+    assert sources_per_signal(story, CONFIG.stories, T0 + timedelta(days=1)) == {"detentions": 1}
+
+
+def test_unrelated_events_on_the_same_day_are_separate_stories() -> None:
+    state, _ = fold(
+        [
+            tagged("raid", ["detentions"], T0, title="Police raid Azerbaijani diaspora homes"),
+            tagged(
+                "sputnik",
+                ["media_crackdown"],
+                T0 + timedelta(hours=4),
+                title="Baku suspends Sputnik Azerbaijan",
+            ),
+        ]
+    )
+    assert len(state.stories) == 2
 
 
 def test_a_redelivered_item_changes_nothing_and_raises_no_second_notice() -> None:
     crash = tagged("crash", ["armed_incident", "detentions"], T0)
     state, notices = fold([crash])
-    again = escalate(state, crash, CONFIG)
+    again = escalate(state, crash, AT_ONCE)
     assert len(notices) == 1
     assert again.notices == ()
     assert again.state == state
     assert not again.changed
 
 
-def test_an_edited_item_replaces_its_contribution_instead_of_adding_to_it() -> None:
+def test_an_edited_item_replaces_itself_in_its_story_instead_of_adding() -> None:
     first = tagged("story", ["armed_incident"], T0)
-    edited = tagged("story", ["armed_incident"], T0, revision="r2")
+    edited = tagged("story", ["armed_incident", "detentions"], T0, revision="r2")
     state, _ = fold([first, edited])
-    assert len(state.contributions) == 1
-    assert state.contributions["story"].revision == "r2"
+    [story] = state.stories.values()
+    assert list(story.items) == ["story"]
+    assert story.items["story"].revision == "r2"
+    assert story.signals == {"armed_incident", "detentions"}
+
+
+def test_an_edit_that_makes_an_item_irrelevant_takes_it_out_of_the_index() -> None:
+    state, _ = fold(
+        [
+            tagged("story", ["armed_incident"], T0),
+            tagged("story", [], T0, relevant=False, revision="r2"),
+        ]
+    )
+    assert state.stories == {}
+    assert tension_state_of(state, CONFIG, "story").index == 0
 
 
 def test_notice_ids_derive_from_content_so_a_replay_gives_the_same_ids() -> None:
@@ -109,24 +254,136 @@ def test_notice_ids_derive_from_content_so_a_replay_gives_the_same_ids() -> None
 def test_irrelevant_items_do_not_move_the_index() -> None:
     state, notices = fold([tagged("sport", [], T0, relevant=False)])
     assert notices == []
-    assert state.contributions == {}
+    assert state.stories == {}
 
 
-def test_tension_decays_and_reconciliation_lowers_the_level_after_the_dwell() -> None:
-    escalation = [
-        tagged("crash", ["armed_incident"], T0),
-        tagged("protest", ["armed_incident", "diplomatic_protest"], T0 + timedelta(hours=2)),
+def test_a_decision_waits_until_the_stream_has_passed_the_allowed_lateness() -> None:
+    crash = tagged("crash", ["armed_incident"], T0)
+    state, notices = fold([crash], CONFIG)
+    assert notices == [], "nothing is decided while later items may still arrive"
+    assert "crash" in state.pending
+    tick = tagged("weather", [], T0 + CONFIG.allowed_lateness, relevant=False)
+    _, notices = fold([crash, tick], CONFIG)
+    assert kinds(notices) == [("raised", "calm", "high")]
+    assert notices[0].event_time == T0, "the notice is dated by the item that caused it"
+
+
+def test_items_out_of_order_within_the_allowed_lateness_give_the_same_notices() -> None:
+    minute = timedelta(minutes=1)
+    episode = [
+        tagged("crash", ["armed_incident"], T0, title=SHOOT_DOWN),
+        tagged(
+            "raids",
+            ["detentions"],
+            T0 + 10 * minute,
+            title="Raids on Azerbaijanis in Yekaterinburg",
+        ),
+        tagged("sputnik", ["media_crackdown"], T0 + 20 * minute, title="Sputnik Azerbaijan raided"),
+        tagged("weather", [], T0 + 30 * minute, relevant=False),
+        tagged("call", ["leader_contact"], T0 + 40 * minute, title="Aliyev and Putin talk"),
+        tagged("later", [], T0 + 3 * CONFIG.allowed_lateness, relevant=False),
     ]
-    meeting = tagged("meeting", ["leader_contact", "conciliation"], T0 + timedelta(days=20))
-    state, notices = fold([*escalation, meeting])
+    _, in_order = fold(episode, CONFIG)
+    shuffled = episode[:-1]
+    random.Random(7).shuffle(shuffled)
+    _, out_of_order = fold([*shuffled, episode[-1]], CONFIG)
+    assert in_order, "the episode raises the level"
+    assert [n.notice_id for n in out_of_order] == [n.notice_id for n in in_order]
+    assert [n.model_dump() for n in out_of_order] == [n.model_dump() for n in in_order]
+
+
+def test_an_item_later_than_the_allowed_lateness_counts_at_its_own_event_time() -> None:
+    recent = tagged("recent", ["media_crackdown"], T0 + timedelta(days=2))
+    old = tagged("old", ["detentions"], T0)
+    state, notices = fold([recent, old])
+    assert state.watermark == recent.event_time, "a late item does not move the clock back"
+    assert notices == [], "the past is not rewritten: no notice dated two days ago"
+    # Two days old at the state's clock, and decayed as such.
+    half_life = CONFIG.half_life_of("detentions")
+    assert tension_state_of(state, CONFIG, "old").breakdown["detentions"] == pytest.approx(
+        CONFIG.weights["detentions"] * 0.5 ** (timedelta(days=2) / half_life), rel=1e-3
+    )
+
+
+def test_as_time_passes_without_news_the_level_falls_back() -> None:
+    escalation = [
+        tagged("crash", ["armed_incident"], T0, title=SHOOT_DOWN),
+        tagged("raids", ["detentions"], T0 + timedelta(hours=2), title="Raids in Yekaterinburg"),
+        tagged("sputnik", ["media_crackdown"], T0 + timedelta(hours=3), title="Sputnik raided"),
+    ]
+    quiet_weeks = [
+        tagged(f"routine-{day}", [], T0 + timedelta(days=day), relevant=False)
+        for day in range(1, 200, 3)
+    ]
+    state, notices = fold([*escalation, *quiet_weeks])
+    assert notices[0].kind == "raised"
+    assert notices[-1].kind == "lowered"
+    assert state.level == "calm"
+    lowered = [n for n in notices if n.kind == "lowered"]
+    assert all(n.event_time - T0 >= CONFIG.min_dwell for n in lowered)
+
+
+def test_conciliation_lowers_the_level_after_the_dwell() -> None:
+    escalation = [
+        tagged("crash", ["armed_incident"], T0, title=SHOOT_DOWN),
+        tagged("protest", ["diplomatic_protest"], T0 + timedelta(hours=2), title="Protest note"),
+    ]
+    meeting = tagged(
+        "meeting",
+        ["leader_contact", "conciliation"],
+        T0 + timedelta(days=3),
+        title="Putin apologises to Aliyev in Dushanbe, promises compensation",
+    )
+    _, notices = fold([*escalation, meeting])
     assert notices[-1].kind == "lowered"
     assert notices[-1].trigger_item_id == "meeting"
-    assert state.level == "calm"
+
+
+def test_a_burst_of_detention_stories_from_many_sources_raises_a_burst_notice() -> None:
+    outlets = ["Caspian Wire", "Baku Post", "Steppe Courier", "Eurasia Desk"]
+    headlines = [
+        "Yekaterinburg police detain Azerbaijani traders at a market",
+        "Two Azerbaijani students held in Novosibirsk after dormitory search",
+        "Samara court orders deportation of an Azerbaijani diaspora leader",
+        "FSB arrests Azerbaijani businessman in Krasnoyarsk on fraud charges",
+        "Migrants from Azerbaijan rounded up in Tula raid, rights group says",
+    ]
+    arrests = [
+        tagged(
+            f"arrest-{n}",
+            ["detentions"],
+            T0 + timedelta(hours=3 * n),
+            title=headline,
+            source=outlets[n % len(outlets)],
+        )
+        for n, headline in enumerate(headlines)
+    ]
+    _, notices = fold(arrests)
+    bursts = [n for n in notices if n.kind == "burst"]
+    assert len(bursts) == 1, "one burst per signal per cool-down"
+    assert bursts[0].burst is not None
+    assert bursts[0].burst.signal == "detentions"
+    assert bursts[0].burst.stories == CONFIG.bursts.min_stories
+    assert bursts[0].burst.sources >= CONFIG.bursts.min_sources
+
+
+def test_one_event_copied_by_many_outlets_is_no_burst() -> None:
+    copies = [
+        tagged(
+            f"copy-{n}",
+            ["detentions"],
+            T0 + timedelta(hours=n),
+            title="Yekaterinburg police detain Azerbaijani traders overnight",
+            source=f"Outlet {n}",
+        )
+        for n in range(5)
+    ]
+    state, notices = fold(copies)
+    assert len(state.stories) == 1
+    assert not [n for n in notices if n.kind == "burst"]
 
 
 def test_the_level_does_not_flap_within_the_minimum_dwell() -> None:
-    # Raised to elevated, then a conciliatory item an hour later pulls the index
-    # below the lowering threshold: the level holds until the dwell has passed.
     assert next_level("elevated", 0.5, timedelta(hours=1), CONFIG) == "elevated"
     assert next_level("elevated", 0.5, timedelta(hours=30), CONFIG) == "calm"
 
@@ -135,21 +392,6 @@ def test_hysteresis_keeps_the_level_between_the_lowering_and_raising_thresholds(
     between = CONFIG.raise_at["high"] * (CONFIG.lower_factor + 1) / 2
     assert next_level("high", between, timedelta(days=3), CONFIG) == "high"
     assert next_level("elevated", between, timedelta(days=3), CONFIG) == "elevated"
-
-
-def test_a_late_item_counts_at_its_own_event_time() -> None:
-    earlier = tagged("earlier", ["detentions"], T0)
-    later = tagged("later", ["media_crackdown"], T0 + timedelta(days=2))
-    in_order, _ = fold([earlier, later])
-    out_of_order, _ = fold([later, earlier])
-    assert out_of_order.as_of == later.event_time, "a late item does not move the clock back"
-    assert tension_state_of(out_of_order, CONFIG).index == pytest.approx(
-        tension_state_of(in_order, CONFIG).index
-    )
-    # Two days old at the state's clock: worth half its weight at a 96-hour half-life.
-    assert tension_state_of(out_of_order, CONFIG).breakdown["detentions"] == pytest.approx(
-        CONFIG.weights["detentions"] * 0.5 ** (48 / 96), rel=1e-3
-    )
 
 
 def test_a_broken_scoring_file_fails_with_the_file_and_reason(tmp_path: Path) -> None:

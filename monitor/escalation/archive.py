@@ -1,0 +1,115 @@
+"""Archived items as JSON lines: the labelled-corpus format, or ItemCollected records.
+
+One object a line. Either the corpus format of SIGNALS.md (`id`, `title`,
+`summary`, `published`, `source`, `lang`, `link`; `gold` is ignored here) or
+an `ItemCollected` as it appears on news.items. Used by `monitor ingest`
+(a backfill) and `monitor backtest`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from monitor.collect.identity import item_id as derive_item_id
+from monitor.collect.identity import revision as derive_revision
+from monitor.errors import MonitorError
+from schemas import ItemCollected
+from schemas.events import UtcDatetime
+
+
+class ArchiveError(MonitorError):
+    """A line of an archive file cannot be read; the message names file, line and reason."""
+
+
+class ArchivedItem(BaseModel):
+    """The corpus format of SIGNALS.md (unknown keys such as `gold` are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    title: str
+    summary: str = ""
+    published: UtcDatetime | None = None
+    source: str = "archive"
+    lang: str | None = None
+    link: str | None = None
+    country: str | None = None
+    kind: str | None = None
+
+
+def collected_from(archived: ArchivedItem, collected_at: datetime) -> ItemCollected:
+    """As a collector would have published it; the archive's id stands in for a guid."""
+    feed_url = f"archive:{archived.source}"
+    published = archived.published
+    event_time = published if published is not None and published <= collected_at else collected_at
+    return ItemCollected(
+        item_id=derive_item_id(
+            archived.id, archived.link, archived.title, archived.summary, feed_url
+        ),
+        revision=derive_revision(archived.title, archived.summary, archived.link),
+        feed_url=feed_url,
+        source=archived.source,
+        source_lang=archived.lang,
+        source_country=archived.country,
+        source_kind=archived.kind,
+        guid=archived.id,
+        link=archived.link,
+        title=archived.title,
+        summary=archived.summary,
+        published=published,
+        collected_at=collected_at,
+        event_time=event_time,
+    )
+
+
+def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ArchiveError(f"{path}:{number}: not JSON: {error.msg}") from error
+            if not isinstance(value, dict):
+                raise ArchiveError(f"{path}:{number}: expected a JSON object")
+            yield number, value
+
+
+def load_archive(path: Path) -> list[ItemCollected]:
+    """Every item of the file, in file order.
+
+    An item without a date is placed at the archive's latest date: an archive
+    has no collection time of its own, and a fixed one keeps backtests repeatable.
+    """
+    records: list[ItemCollected | tuple[int, ArchivedItem]] = []
+    for number, value in _objects(path):
+        try:
+            if "item_id" in value:
+                records.append(ItemCollected.model_validate(value))
+            else:
+                records.append((number, ArchivedItem.model_validate(value)))
+        except ValidationError as error:
+            reason = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" for e in error.errors()
+            )
+            raise ArchiveError(f"{path}:{number}: {reason}") from error
+    dates = [r.event_time if isinstance(r, ItemCollected) else r[1].published for r in records]
+    known = [d for d in dates if d is not None]
+    if not known and records:
+        raise ArchiveError(f"{path}: no item has a date; an archive needs at least one")
+    latest = max(known) if known else None
+    items = []
+    for record in records:
+        if isinstance(record, ItemCollected):
+            items.append(record)
+        else:
+            assert latest is not None
+            items.append(collected_from(record[1], latest))
+    return items

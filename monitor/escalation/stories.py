@@ -1,0 +1,201 @@
+"""Stories, not articles: near-duplicate and same-event items grouped, sources counted once.
+
+The same event reported by ten outlets is one story with ten sources. Two
+rules put an item into an existing story:
+
+- its text is a near-duplicate of an item of the story in the same language
+  (64-bit SimHash over words and word pairs, within a Hamming distance), or
+- it is in a language the story does not have yet, carries the same kind of
+  signals (by Jaccard overlap) and was published within a short window of
+  the story's start: the same event told in another language. (Within one
+  language, only similar text joins: two different arrests reported the
+  same day are two stories.)
+
+Independent sources corroborate a story with diminishing returns; a copy of
+the same wire text (SimHash within a much smaller distance) or another item
+from the same outlet is not independent.
+
+A 64-bit fingerprint per item keeps the escalator's table small (MinHash
+would need 64–128 values per item), and SimHash is what near-duplicate
+detection of news copy has long used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.events import UtcDatetime
+
+FINGERPRINT_BITS = 64
+_WORD = re.compile(r"\w{2,}")
+# Each byte value as 8 little-endian bytes holding its bits, so that summing
+# the spread integers counts set bits in 64 independent 8-bit lanes.
+_SPREAD = [bytes((value >> bit) & 1 for bit in range(8)) for value in range(256)]
+# Lanes are 8 bits wide: beyond 255 features a lane could overflow.
+_MAX_FEATURES = 255
+
+
+def fingerprint(text: str) -> int:
+    """SimHash of the text's words and word pairs: similar texts, close fingerprints."""
+    words = _WORD.findall(text.casefold())
+    features = dict.fromkeys(words + [f"{a} {b}" for a, b in itertools.pairwise(words)])
+    chosen = list(features)[:_MAX_FEATURES]
+    if not chosen:
+        return 0
+    lanes = 0
+    for feature in chosen:
+        digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+        lanes += int.from_bytes(b"".join(_SPREAD[byte] for byte in digest), "little")
+    counts = lanes.to_bytes(FINGERPRINT_BITS, "little")
+    threshold = len(chosen) / 2
+    return sum(1 << bit for bit, count in enumerate(counts) if count > threshold)
+
+
+def distance(a: int, b: int) -> int:
+    """Hamming distance of two fingerprints: 0 same text, about 32 unrelated."""
+    return (a ^ b).bit_count()
+
+
+@dataclass(frozen=True)
+class StoryRules:
+    join_window: timedelta
+    cluster_window: timedelta
+    text_distance: int
+    copy_distance: int
+    signal_overlap: float
+    corroboration: float
+
+
+class StoryItem(BaseModel):
+    """What a story keeps of each of its items."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: str
+    revision: str
+    source: str
+    lang: str | None
+    signals: tuple[str, ...]
+    fingerprint: int
+    event_time: UtcDatetime
+    headline: str
+    link: str | None
+
+
+class Story(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    story_id: str
+    first_seen: UtcDatetime
+    items: dict[str, StoryItem]
+
+    @property
+    def signals(self) -> frozenset[str]:
+        return frozenset(s for item in self.items.values() for s in item.signals)
+
+    @property
+    def lead(self) -> StoryItem:
+        """The earliest item: its headline and link stand for the story."""
+        return min(self.items.values(), key=lambda item: (item.event_time, item.item_id))
+
+    def with_item(self, item: StoryItem) -> Story:
+        return self.model_copy(update={"items": {**self.items, item.item_id: item}})
+
+
+def story_id_for(item: StoryItem) -> str:
+    return "s-" + hashlib.sha256(item.item_id.encode("utf-8")).hexdigest()[:20]
+
+
+def _overlap(a: Iterable[str], b: Iterable[str]) -> float:
+    first, second = set(a), set(b)
+    union = first | second
+    return len(first & second) / len(union) if union else 0.0
+
+
+def find_story(stories: Mapping[str, Story], item: StoryItem, rules: StoryRules) -> str | None:
+    """The story `item` belongs to, or None for a new one. Deterministic: ties by id."""
+    best: tuple[int, float, str] | None = None
+    for story in stories.values():
+        gap = abs(item.event_time - story.first_seen)
+        if gap > rules.join_window:
+            continue
+        text_match = min(
+            (
+                distance(item.fingerprint, other.fingerprint)
+                for other in story.items.values()
+                if other.lang == item.lang
+            ),
+            default=FINGERPRINT_BITS,
+        )
+        if text_match <= rules.text_distance:
+            rank = (0, float(text_match), story.story_id)
+        elif (
+            gap <= rules.cluster_window
+            and all(other.lang != item.lang for other in story.items.values())
+            and _overlap(item.signals, story.signals) >= rules.signal_overlap
+        ):
+            rank = (1, gap.total_seconds(), story.story_id)
+        else:
+            continue
+        if best is None or rank < best:
+            best = rank
+    return best[2] if best is not None else None
+
+
+def origins(items: Iterable[StoryItem], rules: StoryRules) -> list[list[StoryItem]]:
+    """Items grouped by independent origin: one outlet, or copies of one wire text."""
+    ordered = sorted(items, key=lambda item: (item.event_time, item.item_id))
+    groups: list[list[StoryItem]] = []
+    for item in ordered:
+        for group in groups:
+            if any(
+                other.source == item.source
+                or distance(other.fingerprint, item.fingerprint) <= rules.copy_distance
+                for other in group
+            ):
+                group.append(item)
+                break
+        else:
+            groups.append([item])
+    return groups
+
+
+def sources_per_signal(story: Story, rules: StoryRules, until: datetime) -> dict[str, int]:
+    """For each signal, how many independent origins report it by `until`."""
+    visible = [item for item in story.items.values() if item.event_time <= until]
+    counts: dict[str, int] = {}
+    for group in origins(visible, rules):
+        for signal in {s for item in group for s in item.signals}:
+            counts[signal] = counts.get(signal, 0) + 1
+    return counts
+
+
+def context_only(story: Story, until: datetime, deescalatory: frozenset[str]) -> frozenset[str]:
+    """Escalatory signals that every item reporting them mentions beside a de-escalatory one.
+
+    "Putin admits air defence hit the jet and promises compensation" is about
+    reconciliation; the shoot-down it names is context, not a new incident.
+    """
+    plain: set[str] = set()
+    mentioned: set[str] = set()
+    for item in story.items.values():
+        if item.event_time > until:
+            continue
+        escalatory = set(item.signals) - deescalatory
+        mentioned |= escalatory
+        if not set(item.signals) & deescalatory:
+            plain |= escalatory
+    return frozenset(mentioned - plain)
+
+
+def corroboration(independent_sources: int, factor: float) -> float:
+    """1 for one source, then diminishing returns: 1 + factor × log2(n)."""
+    return 1.0 + factor * math.log2(independent_sources) if independent_sources > 0 else 0.0

@@ -101,9 +101,10 @@ def create_pipeline(
     tension = app.Table(
         TENSION_TABLE,
         partitions=TENSION_BY_DYAD.partition_count(settings),
-        schema=faust.Schema(
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        ),
+        # bytes in, bytes out: Faust takes the changelog's serializers from these
+        # types (a Schema alone is not used when the table recovers).
+        key_type=bytes,
+        value_type=bytes,
     )
 
     async def produce(outgoing: list[Outgoing]) -> None:

@@ -38,6 +38,23 @@ async def publish(client: AIOKafkaProducer, outgoing: Iterable[Outgoing]) -> int
     return len(pending)
 
 
+async def _caught_up(
+    consumer: AIOKafkaConsumer,
+    assigned: list[TopicPartition],
+    end_offsets: dict[TopicPartition, int],
+) -> bool:
+    """At or past the end, by the end offsets and the high watermarks fetches reported.
+
+    Both, because the embedded broker (Tansu) answers ListOffsets with the
+    last batch's index rather than the next offset when records are batched.
+    """
+    for tp in assigned:
+        target = max(end_offsets[tp], consumer.highwater(tp) or 0)
+        if await consumer.position(tp) < target:
+            return False
+    return True
+
+
 async def read_topic(
     settings: Settings,
     spec: TopicSpec,
@@ -48,7 +65,7 @@ async def read_topic(
 ) -> AsyncIterator[RawRecord]:
     """Records of one topic, without a consumer group (subscribers read independently).
 
-    Without `follow`, stops once it has read up to the end offsets it found at start.
+    Without `follow`, stops at the end of the topic as it was when reading caught up.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap,
@@ -64,17 +81,24 @@ async def read_topic(
             partitions = consumer.partitions_for_topic(spec.name) or set()
         assigned = [TopicPartition(spec.name, p) for p in sorted(partitions)]
         consumer.assign(assigned)
+        end_offsets: dict[TopicPartition, int] = await consumer.end_offsets(assigned)
         if from_beginning:
             await consumer.seek_to_beginning(*assigned)
         else:
             await consumer.seek_to_end(*assigned)
-        end_offsets: dict[TopicPartition, int] = await consumer.end_offsets(assigned)
+            # A fetch tells the true end where ListOffsets may not (see _caught_up).
+            await consumer.getmany(*assigned, timeout_ms=100)
+            for tp in assigned:
+                highwater = consumer.highwater(tp)
+                if highwater is not None and highwater > await consumer.position(tp):
+                    consumer.seek(tp, highwater)
         while True:
-            if not follow:
-                positions = [await consumer.position(tp) for tp in assigned]
-                if all(pos >= end_offsets[tp] for pos, tp in zip(positions, assigned, strict=True)):
-                    return
-            batches = await consumer.getmany(*assigned, timeout_ms=poll_timeout_ms)
+            caught_up = not follow and await _caught_up(consumer, assigned, end_offsets)
+            # Once caught up, one short poll confirms nothing more has arrived.
+            timeout = min(poll_timeout_ms, 50) if caught_up else poll_timeout_ms
+            batches = await consumer.getmany(*assigned, timeout_ms=timeout)
+            if caught_up and not any(batches.values()):
+                return
             for tp, messages in batches.items():
                 for message in messages:
                     yield RawRecord(

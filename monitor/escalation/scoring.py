@@ -193,6 +193,9 @@ class DyadState(BaseModel):
     pending: dict[str, PendingItem] = {}
     stories: dict[str, Story] = {}
     item_story: dict[str, str] = {}
+    # Fingerprints of items whose stories were forgotten, newest last: a redelivery
+    # after a crash may bring them again, and they must not count twice.
+    forgotten: list[str] = []
     last_burst: dict[str, UtcDatetime] = {}
     last_notice_id: str | None = None
 
@@ -375,6 +378,7 @@ class _Fold:
     last_burst: dict[str, datetime]
     last_notice_id: str | None
     notices: list[EscalationNotice]
+    forgotten: list[str]
 
     @classmethod
     def of(cls, state: DyadState) -> _Fold:
@@ -387,6 +391,7 @@ class _Fold:
             last_burst=dict(state.last_burst),
             last_notice_id=state.last_notice_id,
             notices=[],
+            forgotten=list(state.forgotten),
         )
 
     def place(self, item: StoryItem, config: ScoringConfig) -> None:
@@ -516,11 +521,23 @@ class _Fold:
                 continue
             if abs(sum(story_breakdown(story, now, config).values())) < config.forget_below:
                 del self.stories[story_id]
-                for item_id in story.items:
-                    self.item_story.pop(item_id, None)
+                for item in story.items.values():
+                    self.item_story.pop(item.item_id, None)
+                    self.forgotten.append(_trace(item.item_id, item.revision))
+        del self.forgotten[:-FORGOTTEN_KEPT]
+
+
+# Enough to cover what a crash can redeliver (the items of one commit interval).
+FORGOTTEN_KEPT = 2000
+
+
+def _trace(item_id: str, revision: str) -> str:
+    return hashlib.blake2b(f"{item_id}|{revision}".encode(), digest_size=8).hexdigest()
 
 
 def _is_known(state: DyadState, item: ItemTagged) -> bool:
+    if state.forgotten and _trace(item.item_id, item.revision) in state.forgotten:
+        return True
     pending = state.pending.get(item.item_id)
     if pending is not None:
         return pending.revision == item.revision
@@ -581,6 +598,7 @@ def escalate(state: DyadState, item: ItemTagged, config: ScoringConfig) -> Escal
         pending=pending,
         stories=fold.stories,
         item_story=fold.item_story,
+        forgotten=fold.forgotten,
         last_burst=fold.last_burst,
         last_notice_id=fold.last_notice_id,
     )

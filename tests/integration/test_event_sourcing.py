@@ -174,7 +174,11 @@ async def test_a_worker_killed_mid_stream_resumes_without_counting_anything_twic
 
     final = (await states(broker_settings))[-1]
     uninterrupted = tension_state_of(result.state, result.scoring, last_in_order(items))
-    assert final == uninterrupted, "same index, level, stories and items as a clean run"
+    # Same index, level, stories and items as a clean run. Only `last_item_id` may
+    # differ: redelivered records can reach the escalator after the last item.
+    assert final.model_dump(exclude={"last_item_id"}) == uninterrupted.model_dump(
+        exclude={"last_item_id"}
+    )
     delivered = await notices(broker_settings)
     # A notice may be delivered twice after a crash, never raised twice: same ids.
     assert {n.notice_id for n in delivered} == {n.notice_id for n in result.notices}

@@ -219,6 +219,16 @@ def test_a_redelivered_item_changes_nothing_and_raises_no_second_notice() -> Non
     assert not again.changed
 
 
+def test_an_item_redelivered_after_its_story_was_forgotten_does_not_count_again() -> None:
+    old = tagged("old", ["detentions"], T0, title="Raids on Azerbaijanis in Yekaterinburg")
+    year_later = tagged("later", [], T0 + timedelta(days=365), relevant=False)
+    state, _ = fold([old, year_later])
+    assert state.stories == {}, "a year on, the story has decayed and been forgotten"
+    again = escalate(state, old, AT_ONCE)
+    assert not again.changed
+    assert again.state.stories == {}
+
+
 def test_an_edited_item_replaces_itself_in_its_story_instead_of_adding() -> None:
     first = tagged("story", ["armed_incident"], T0)
     edited = tagged("story", ["armed_incident", "detentions"], T0, revision="r2")

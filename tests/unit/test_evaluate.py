@@ -21,8 +21,16 @@ from monitor.tagging.evaluate import (
     load_corpus,
 )
 from monitor.tagging.rules import Rules, load_rules
+from schemas import SIGNAL_IDS
 
 DEV_CORPUS = Path(__file__).parents[1] / "data" / "dev.jsonl"
+# Written from SIGNALS.md and press phrasing, never tuned against item by item;
+# see docs/tagging.md for how it was made and what it scored before the rule work.
+HELDOUT_CORPUS = Path(__file__).parents[1] / "data" / "heldout.jsonl"
+HELDOUT_RELEVANCE_F1 = 0.95  # achieved 0.984 (0.911 before the rule work)
+HELDOUT_RELEVANCE_F1_PER_LANGUAGE = 0.93  # achieved 0.959 or better in each language
+HELDOUT_SIGNAL_MICRO_F1 = 0.90  # achieved 0.935 (0.873 before)
+HELDOUT_SIGNAL_MICRO_F1_PER_LANGUAGE = 0.86  # achieved 0.894 or better in each language
 
 RELEVANCE_F1_OVERALL = 0.98  # achieved 1.000 (target 0.95)
 RELEVANCE_F1_PER_LANGUAGE = 0.95  # achieved 1.000 in each language (target 0.90)
@@ -88,6 +96,39 @@ def test_declaring_the_language_gives_the_same_scores(
     declared = evaluate(corpus, rules, declared_lang=True)
     assert declared.relevance == report.relevance
     assert declared.signals == report.signals
+
+
+@pytest.fixture(scope="module")
+def heldout_report(rules: Rules) -> Report:
+    return evaluate(load_corpus(HELDOUT_CORPUS), rules)
+
+
+def test_the_heldout_corpus_covers_every_language_signal_and_false_friends() -> None:
+    items = load_corpus(HELDOUT_CORPUS)
+    assert len(items) >= 150
+    assert {item.lang for item in items} == {"en", "ru", "de", "az", "tr"}
+    assert set().union(*(item.signals for item in items)) == set(SIGNAL_IDS)
+    for lang in ("en", "ru", "de", "az", "tr"):
+        assert sum(not i.relevant for i in items if i.lang == lang) >= 4
+
+
+def test_relevance_on_the_heldout_corpus(heldout_report: Report) -> None:
+    assert heldout_report.relevance.f1 >= HELDOUT_RELEVANCE_F1, heldout_report.format_text()
+    for lang, score in heldout_report.relevance_by_lang.items():
+        assert score.f1 >= HELDOUT_RELEVANCE_F1_PER_LANGUAGE, (lang, heldout_report.format_text())
+
+
+def test_signals_on_the_heldout_corpus(heldout_report: Report) -> None:
+    assert heldout_report.signals.f1 >= HELDOUT_SIGNAL_MICRO_F1, heldout_report.format_text()
+    for lang, score in heldout_report.signals_by_lang.items():
+        assert score.f1 >= HELDOUT_SIGNAL_MICRO_F1_PER_LANGUAGE, (
+            lang,
+            heldout_report.format_text(),
+        )
+
+
+def test_the_language_is_detected_for_every_heldout_item(heldout_report: Report) -> None:
+    assert heldout_report.language_detected_correctly == heldout_report.items
 
 
 # --- the scoring itself ------------------------------------------------------------

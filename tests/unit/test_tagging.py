@@ -12,7 +12,7 @@ from monitor.tagging.matcher import (
     tag,
 )
 from monitor.tagging.rules import Rules, fold, load_rules
-from schemas import SIGNAL_IDS, Evidence
+from schemas import SIGNAL_IDS, Evidence, ItemTagged
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +128,114 @@ def test_an_exclusion_does_not_hide_a_leader(rules: Rules) -> None:
     )
     assert result.relevant
     assert "leader_contact" in result.signals
+
+
+@pytest.mark.parametrize(
+    ("title", "lang"),
+    [
+        ("Wheat prices fall in Kazakhstan, Russia, Azerbaijan and Georgia", "en"),
+        ("Цены на бензин выросли в России, Казахстане, Азербайджане и Белоруссии", "ru"),
+        ("Gasimporte: Norwegen, Russland, Aserbaidschan und Katar im Vergleich", "de"),
+        ("Xəzəryanı ölkələr – Azərbaycan, Rusiya, İran və Qazaxıstan – görüş keçirib", "az"),
+        ("Rusya, Azerbaycan ve Kazakistan'dan gelen turist sayısı arttı", "tr"),
+    ],
+)
+def test_both_sides_named_only_in_a_list_of_countries_is_not_relevant(
+    rules: Rules, title: str, lang: str
+) -> None:
+    result = tag(title, "", rules, lang=lang)
+    assert not result.relevant
+    assert result.signals == ()
+    [listed] = evidence_of(result, "exclusion", "a list of countries")
+    assert listed.rule_id == "x.country_list"
+    assert "," in listed.text
+
+
+def test_a_list_does_not_hide_the_sides_named_outside_it(rules: Rules) -> None:
+    result = tag(
+        "Grain exports from Kazakhstan, Russia and Ukraine rise",
+        "Moscow summoned Azerbaijan's ambassador over a separate dispute.",
+        rules,
+    )
+    assert result.relevant
+    assert "diplomatic_protest" in result.signals
+
+
+def test_two_countries_side_by_side_are_not_a_list(rules: Rules) -> None:
+    assert tag("Russia and Azerbaijan sign a trade deal", "", rules).relevant
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Chess: Russian grandmaster wins the Baku Open",
+        "Сборная России по борьбе выиграла турнир в Баку",
+        "Russischer Ringer gewinnt EM-Gold in Baku",
+        "Bakı Marafonu: qalib Rusiya təmsilçisi olub",
+        "Eurovision: Azerbaijan through to the final, Russia still barred",
+    ],
+)
+def test_sport_and_song_contests_are_not_relations(rules: Rules, title: str) -> None:
+    assert not tag(title, "", rules).relevant
+
+
+@pytest.mark.parametrize(
+    ("title", "lang", "signal"),
+    [
+        # baskın is a raid, baskı pressure
+        ("Rusya'da Azerbaycanlılara baskın: 15 gözaltı", "tr", "hostile_rhetoric"),
+        # a Berater (adviser) does not berate
+        (
+            "Aserbaidschan lehnt EAWU ab, sagte ein Berater; Russland schweigt",
+            "de",
+            "hostile_rhetoric",
+        ),
+        # a Drohne (drone) is not a Drohung (threat)
+        ("Russische Drohne trifft Botschaft Aserbaidschans in Kiew", "de", "hostile_rhetoric"),
+        # a ziyaretçi is a visitor, not a visit
+        ("Rusya ve Azerbaycan'dan gelen ziyaretçilerin sayısı arttı", "tr", "leader_contact"),
+        # "a sign of" is not a signature
+        ("Moscow watches Azerbaijan–Turkey drills, a sign of closer ties", "en", "conciliation"),
+    ],
+)
+def test_a_stem_does_not_swallow_a_different_word(
+    rules: Rules, title: str, lang: str, signal: str
+) -> None:
+    assert signal not in tag(title, "", rules, lang=lang).signals
+
+
+@pytest.mark.parametrize(
+    ("title", "lang"),
+    [
+        ("Baku frees Sputnik Azerbaijan editors after four months in jail", "en"),
+        ("Baku lässt inhaftierte Sputnik-Mitarbeiter frei", "de"),
+        ("Bakıda həbs edilən Rusiya vətəndaşları azad edilib", "az"),
+    ],
+)
+def test_a_release_is_conciliation_not_a_detention(rules: Rules, title: str, lang: str) -> None:
+    result = tag(title, "", rules, lang=lang)
+    assert "conciliation" in result.signals
+    assert "detentions" not in result.signals
+    assert "media_crackdown" not in result.signals
+
+
+def test_a_demanded_release_is_still_about_the_detention(rules: Rules) -> None:
+    result = tag("Moscow demands release of Russians detained in Baku", "", rules)
+    assert "detentions" in result.signals
+    assert "conciliation" not in result.signals
+
+
+def test_a_prison_sentence_is_legal_action_not_a_new_detention(rules: Rules) -> None:
+    result = tag("Rusiya məhkəməsi azərbaycanlı iş adamına 10 il həbs cəzası verib", "", rules)
+    assert "legal_action" in result.signals
+    assert "detentions" not in result.signals
+
+
+def test_german_separable_verbs_are_read(rules: Rules) -> None:
+    stays_away = tag("Alijew bleibt der Siegesparade in Moskau fern", "", rules)
+    assert "diplomatic_protest" in stays_away.signals
+    phoned = tag("Putin und Alijew telefonieren nach Flugzeugabsturz", "", rules)
+    assert "leader_contact" in phoned.signals
 
 
 def test_george_russell_is_not_russia(rules: Rules) -> None:
@@ -379,6 +487,47 @@ def test_result_is_deterministic_and_carries_the_rules_version(rules: Rules) -> 
     assert first == second
     assert first.rules_version == rules.version
     assert len(rules.version) == 16
+
+
+def test_fast_evidence_equals_validated_evidence(rules: Rules) -> None:
+    # The matcher builds Evidence without validation (it is on the hot path);
+    # this holds it to what pydantic's validated constructor gives.
+    result = tag("Moscow summons Azerbaijan's ambassador", "", rules)
+    for fast in result.evidence:
+        validated = Evidence(**fast.model_dump())
+        assert fast == validated
+        assert fast.model_dump_json() == validated.model_dump_json()
+        assert fast.model_fields_set == validated.model_fields_set
+        assert hash(fast) == hash(validated)
+    tagged = ItemTagged.model_validate(
+        {
+            "item_id": "x",
+            "revision": "r",
+            "source": "s",
+            "title": "t",
+            "lang": "en",
+            "event_time": "2025-01-01T00:00:00Z",
+            "relevant": True,
+            "dyad": "AZ-RU",
+            "sides": ["AZ", "RU"],
+            "signals": list(result.signals),
+            "evidence": list(result.evidence),
+            "rules_version": rules.version,
+        }
+    )
+    assert ItemTagged.model_validate_json(tagged.model_dump_json()) == tagged
+
+
+def test_title_and_summary_matches_never_join_across_the_fields(rules: Rules) -> None:
+    # "shot down" split between the fields is not a shoot-down.
+    result = tag(
+        "Baku and Moscow ask who shot", "down the rumours of a rift, officials said.", rules
+    )
+    assert result.relevant
+    assert "armed_incident" not in result.signals
+    texts = {"title": "Baku and Moscow ask who shot", "summary": "down the rumours of a rift"}
+    for e in result.evidence:
+        assert texts[e.field][e.start : e.end] == e.text
 
 
 def test_declared_language_wins_over_detection(rules: Rules) -> None:

@@ -195,6 +195,40 @@ def test_a_malformed_signal_is_an_error(tmp_path: Path, old: str, new: str, reas
         load_rules(tmp_path)
 
 
+def test_an_underscore_in_a_term_is_an_error(tmp_path: Path) -> None:
+    # "_" joins title and summary in the scanned text; a term must never match it.
+    broken = MINIMAL_SIGNAL.replace('terms = ["arrest*"]', 'terms = ["under_score"]')
+    write_rules(tmp_path, **{"signals/detentions.toml": broken})
+    with pytest.raises(RuleFileError, match="reserved"):
+        load_rules(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("table", "reason"),
+    [
+        ('id = "x.list"\nlabel = "l"\nmin_items = 1\njoiners = ["and"]', "min_items"),
+        ('id = "x.list"\nlabel = "l"\njoiners = []', "joiners"),
+        ('id = "x.list"\nlabel = "l"\njoiners = ["and"]\ncolour = "red"', "unknown key"),
+    ],
+)
+def test_a_malformed_enumeration_is_an_error(tmp_path: Path, table: str, reason: str) -> None:
+    write_rules(tmp_path, **{"lists.toml": "[[enumeration]]\n" + table + "\n"})
+    with pytest.raises(RuleFileError, match=r"lists\.toml:2: .*" + reason):
+        load_rules(tmp_path)
+
+
+def test_countries_and_enumerations_are_rules_an_analyst_can_write(tmp_path: Path) -> None:
+    lists = (
+        '[[country]]\nid = "c.x"\nterms = ["kazakhstan"]\n\n'
+        '[[enumeration]]\nid = "x.list"\nlabel = "a list"\njoiners = ["and"]\n'
+    )
+    rules = load_rules(
+        write_rules(tmp_path, **{"lists.toml": lists, "signals/detentions.toml": MINIMAL_SIGNAL})
+    )
+    assert not tag("Kazakhstan, Russia and Azerbaijan arrest smugglers", "", rules).relevant
+    assert tag("Russia arrests Azerbaijanis", "", rules).relevant
+
+
 def test_a_side_without_actors_is_an_error(tmp_path: Path) -> None:
     only_az = MINIMAL_ACTORS.split("[[actor]]")[1]
     write_rules(tmp_path, **{"actors.toml": "[[actor]]" + only_az})

@@ -8,6 +8,7 @@ A TOML file with one `[[feeds]]` table per feed:
     lang = "az"                # optional
     country = "AZ"             # optional
     kind = "independent"       # optional: state, independent, international…
+    stale_after_hours = 72     # optional: silence allowed before a FeedStale
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.collect.identity import normalise_url
 from monitor.errors import MonitorError
@@ -49,6 +57,9 @@ class FeedSpec(BaseModel):
     lang: str | None = None
     country: str | None = None
     kind: str | None = None
+    # How long this outlet may publish nothing before it counts as stale; the
+    # collector's --stale-after when not given (a weekly outlet needs more).
+    stale_after_hours: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="before")
     @classmethod

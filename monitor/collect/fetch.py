@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from monitor.collect.catalogue import ALLOWED_SCHEMES
+from monitor.collect.guard import refusal_of
 
 DEFAULT_USER_AGENT = (
     "baku-moscow-monitor/0.1 (+https://github.com/baku-moscow-monitor/baku-moscow-monitor)"
@@ -32,9 +33,9 @@ FetchStatus = Literal["ok", "not_modified", "error"]
 
 # Asked before each hop (the first request and every redirect target) is
 # requested: returns why the URL is refused, or None to let it through. This is
-# where a policy on hosts can plug in; an address check that also survives DNS
-# rebinding belongs in the session's connector (a resolver that refuses private
-# addresses), since only it sees the address actually connected to.
+# where a policy on hosts can plug in. The address check lives in the session's
+# connector (monitor.collect.guard), since only it sees the address actually
+# connected to, after DNS and on every hop.
 HopCheck = Callable[[str], Awaitable[str | None]]
 
 
@@ -250,9 +251,12 @@ async def fetch_feed(
             return progress.failed(f"connect timed out after {limits.connect_timeout_s:g} s")
         return progress.failed(f"timed out after {limits.total_timeout_s:g} s")
     except aiohttp.ClientConnectorError as error:
+        refused = refusal_of(error)
+        if refused is not None:
+            return progress.failed(refused)
         return progress.failed(f"cannot connect: {error}")
     except aiohttp.ClientError as error:
-        return progress.failed(f"HTTP client error: {_describe(error)}")
+        return progress.failed(refusal_of(error) or f"HTTP client error: {_describe(error)}")
     except (OSError, ValueError, UnicodeError) as error:
         # Raised by the socket layer or URL handling for inputs aiohttp does not wrap.
-        return progress.failed(f"fetch failed: {_describe(error)}")
+        return progress.failed(refusal_of(error) or f"fetch failed: {_describe(error)}")

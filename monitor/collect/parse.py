@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import calendar
 import io
+import pyexpat
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ import feedparser
 
 from monitor.collect.catalogue import ALLOWED_SCHEMES, FeedSpec
 from monitor.collect.identity import item_id, revision
+from monitor.collect.schedule import feed_ttl_s
 from schemas.events import ItemCollected
 
 # Bounds on what one item may carry: a hostile or broken feed must not produce a
@@ -29,6 +32,12 @@ MAX_TITLE_CHARS = 1_000
 MAX_SUMMARY_CHARS = 20_000
 MAX_GUID_CHARS = 2_000
 MAX_LINK_CHARS = 2_000
+
+# Expat bounds entity expansion (the "billion laughs" and quadratic blow-ups) from
+# 2.4.0 on; feedparser also drops entity definitions that refer to others. With an
+# older expat, documents that declare entities are refused outright.
+_EXPAT_LIMITS_ENTITIES = pyexpat.version_info >= (2, 4, 0)
+_DECLARES_ENTITIES = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
 # Tags after which the text reads as a new word or line; inline tags (b, a, span)
 # join, so "<b>Ba</b>ku" stays "Baku".
@@ -59,6 +68,8 @@ class ParsedFeed:
     warning: str | None = None
     # Why the document gave nothing usable; None when it is a feed, even an empty one.
     error: str | None = None
+    # How long the feed says it stays unchanged (<ttl>, sy:updatePeriod), in seconds.
+    ttl_s: float | None = None
 
 
 class _TextExtractor(HTMLParser):
@@ -223,6 +234,17 @@ def _describe(exception: Any) -> str:
     return str(exception)
 
 
+def _ttl_of(channel: Any) -> float | None:
+    if not isinstance(channel, Mapping):
+        return None
+
+    def text(key: str) -> str | None:
+        value = channel.get(key)
+        return value if isinstance(value, str) else None
+
+    return feed_ttl_s(text("ttl"), text("sy_updateperiod"), text("sy_updatefrequency"))
+
+
 def parse_feed(
     body: bytes,
     feed: FeedSpec,
@@ -250,6 +272,8 @@ def parse_feed(
     else:
         headers = {name.lower(): value for name, value in response_headers.items()}
     headers["content-location"] = base
+    if not _EXPAT_LIMITS_ENTITIES and _DECLARES_ENTITIES.search(body):
+        return ParsedFeed(items=(), error="declares XML entities, and this expat cannot bound them")
     try:
         # A BytesIO, never the bytes themselves: feedparser treats a bytes argument
         # it can open() as a file *path*, so a body of b"/etc/passwd" would read it.
@@ -263,11 +287,14 @@ def parse_feed(
         return ParsedFeed(items=(), error=f"feedparser failed: {_describe(error)}")
 
     entries: list[Any] = list(document.get("entries") or [])
+    ttl = _ttl_of(document.get("feed"))
     problem = _describe(document.get("bozo_exception")) if document.get("bozo") else None
     if not entries:
         if document.get("version"):
             # A feed with nothing in it right now is not a failure, but worth a look.
-            return ParsedFeed(items=(), warning="; ".join(filter(None, [problem, "no entries"])))
+            return ParsedFeed(
+                items=(), warning="; ".join(filter(None, [problem, "no entries"])), ttl_s=ttl
+            )
         if not body.strip():
             return ParsedFeed(items=(), error="empty document")
         if problem is not None:
@@ -299,4 +326,4 @@ def parse_feed(
     if not items and problem is not None:
         # Broken and nothing readable in it: that is a failed poll, not an empty feed.
         return ParsedFeed(items=(), error=f"not a usable feed: {'; '.join(notes)}")
-    return ParsedFeed(items=tuple(items), warning="; ".join(notes) or None)
+    return ParsedFeed(items=tuple(items), warning="; ".join(notes) or None, ttl_s=ttl)

@@ -5,6 +5,7 @@ No Kafka here: the runner decides what to publish from the outcome.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,9 +15,12 @@ import aiohttp
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.fetch import CacheValidators, FetchLimits, HopCheck, fetch_feed
 from monitor.collect.parse import parse_feed
+from monitor.collect.schedule import max_age_s, retry_after_s
 from schemas.events import FeedPolled, ItemCollected
 
 DEFAULT_MAX_ITEMS = 500
+# Only these statuses carry a Retry-After that asks a client to hold off.
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,10 @@ class PollOutcome:
     # For the next conditional GET. After a failure these are the ones passed in:
     # a document that failed to parse must not be answered with 304 next time.
     validators: CacheValidators | None
+    # What the server and the feed asked about the next poll, in seconds.
+    retry_after_s: float | None = None
+    max_age_s: float | None = None
+    ttl_s: float | None = None
 
 
 def _elapsed_ms(started: datetime, finished: datetime) -> float:
@@ -71,11 +79,27 @@ async def poll_feed(
         )
 
     if fetched.status == "error":
-        return PollOutcome(polled(status="error", error=fetched.error), (), validators)
+        retry_after = (
+            retry_after_s(fetched.headers, finished)
+            if fetched.http_status in _RETRY_AFTER_STATUSES
+            else None
+        )
+        return PollOutcome(
+            polled(status="error", error=fetched.error), (), validators, retry_after_s=retry_after
+        )
+    max_age = max_age_s(fetched.headers)
     if fetched.status == "not_modified":
-        return PollOutcome(polled(status="not_modified"), (), fetched.validators or validators)
+        return PollOutcome(
+            polled(status="not_modified"),
+            (),
+            fetched.validators or validators,
+            max_age_s=max_age,
+        )
 
-    parsed = parse_feed(
+    # In a thread: a large document takes feedparser a while, and the other feeds'
+    # fetches (and their timeouts) must keep running meanwhile.
+    parsed = await asyncio.to_thread(
+        parse_feed,
         fetched.body,
         feed,
         collected_at=finished,
@@ -85,7 +109,10 @@ async def poll_feed(
     )
     if parsed.error is not None:
         return PollOutcome(
-            polled(status="error", error=f"unreadable feed: {parsed.error}"), (), validators
+            polled(status="error", error=f"unreadable feed: {parsed.error}"),
+            (),
+            validators,
+            max_age_s=max_age,
         )
     items_seen = sum(1 for item in parsed.items if seen(item)) if seen is not None else 0
     return PollOutcome(
@@ -100,4 +127,6 @@ async def poll_feed(
         # Whatever this response said, even nothing: stale validators would only
         # make the server compare against a version it no longer describes.
         fetched.validators or CacheValidators(),
+        max_age_s=max_age,
+        ttl_s=parsed.ttl_s,
     )

@@ -6,6 +6,7 @@ and the FeedPolled event that reaches `feeds.health`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -132,16 +133,22 @@ async def test_a_never_ending_body_is_cut_at_the_cap(
     assert result.bytes_read < 2 * LIMITS.max_body_bytes
 
 
-async def test_a_gzip_bomb_is_cut_at_the_cap_after_decompression(
-    session: aiohttp.ClientSession, feed_server: FeedServer, gzip_bomb: bytes
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_compression_bomb_is_cut_at_the_cap_after_decompression(
+    session: aiohttp.ClientSession, feed_server: FeedServer, encoding: str
 ) -> None:
-    assert len(gzip_bomb) < 100 * 1024  # 50 MB of zeros on the wire as a few dozen KB
+    started = time.monotonic()
 
-    result = await fetch_feed(session, feed_server.url("/bomb"), LIMITS)
+    result = await fetch_feed(session, feed_server.url(f"/bomb/{encoding}"), LIMITS)
 
     assert result.error == "body exceeds 1048576 bytes"
-    # Cut within a few chunks of the cap, not after inflating all 50 MB.
+    # Cut within a few chunks of the cap, not after inflating the whole 1 GiB …
     assert result.bytes_read < 2 * LIMITS.max_body_bytes
+    assert time.monotonic() - started < 2
+    # … of which the server got only a few kilobytes out before the client hung up.
+    await asyncio.sleep(0.05)
+    (sent,) = feed_server.bomb_bytes_sent
+    assert sent < 64 * 1024
 
 
 async def test_a_trickling_server_is_cut_by_the_total_timeout(
@@ -281,7 +288,8 @@ async def test_a_failed_poll_reports_the_error_and_keeps_the_old_validators(
 async def test_a_poll_of_an_oversized_feed_is_an_error_event(
     session: aiohttp.ClientSession, feed_server: FeedServer
 ) -> None:
-    outcome = await poll_feed(session, local_feed(feed_server, "/bomb"), LIMITS, ticking_clock())
+    bomb = local_feed(feed_server, "/bomb/gzip")
+    outcome = await poll_feed(session, bomb, LIMITS, ticking_clock())
 
     assert outcome.polled.status == "error"
     assert outcome.polled.error == "body exceeds 1048576 bytes"

@@ -119,3 +119,23 @@ def test_a_missing_file_is_a_catalogue_error(tmp_path: Path) -> None:
 
 def test_catalogue_errors_share_the_project_root() -> None:
     assert issubclass(CatalogueError, MonitorError)
+
+
+def test_a_feed_may_allow_itself_a_longer_silence_before_it_counts_as_stale(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        '[[feeds]]\nurl = "https://weekly.example/rss"\nstale_after_hours = 200\n',
+    )
+
+    (feed,) = load_catalogue(path)
+
+    assert feed.stale_after_hours == 200
+
+
+def test_a_silence_allowance_must_be_positive(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[feeds]]\nurl = "https://weekly.example/rss"\nstale_after_hours = 0\n')
+
+    with pytest.raises(CatalogueError, match="stale_after_hours"):
+        load_catalogue(path)

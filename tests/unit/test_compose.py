@@ -555,3 +555,96 @@ def test_the_build_context_holds_everything_pip_install_reads() -> None:
 def test_the_build_context_leaves_out_local_environments_and_history() -> None:
     for path in (".venv/bin/python", ".git/config", ".mypy_cache/x", "monitor/__pycache__/x.pyc"):
         assert left_out_of_context(path), path
+
+
+# -- Prometheus and Grafana (deploy/) ------------------------------------------
+
+DEPLOY = ROOT / "deploy"
+
+
+def scrape_targets() -> set[str]:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text("utf-8"))
+    return {
+        target
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+
+
+def exported_metric_names() -> set[str]:
+    """Every metric family the monitor exports: the domain's and Faust's sensor's."""
+    from faust.sensors.prometheus import FaustMetrics
+
+    from monitor.observe.metrics import FAUST_PREFIX, Metrics
+
+    registry = Metrics().registry
+    FaustMetrics.create(registry, FAUST_PREFIX)
+    # monitor_consumer_lag is computed at scrape time from a running app's offsets.
+    return {family.name for family in registry.collect()} | {"monitor_consumer_lag"}
+
+
+def mounts(spec: Mapping[str, Any]) -> dict[str, str]:
+    """{container path: source} of a service's short-syntax volumes."""
+    found = {}
+    for entry in spec.get("volumes") or []:
+        source, target, *_ = str(entry).split(":")
+        found[target] = source
+    return found
+
+
+def test_prometheus_scrapes_every_monitor_service_that_serves_metrics(
+    container_environment: pytest.MonkeyPatch,
+) -> None:
+    serving = {
+        f"{name}:{context.params['web_port']}"
+        for name in project_services()
+        if (context := parse_service(name, container_environment)).params.get("web_port")
+    }
+
+    assert {"worker:6066", "collector:6067"} <= serving
+    assert serving == scrape_targets()
+
+
+def test_prometheus_and_grafana_mount_the_provisioning_files_that_exist() -> None:
+    prometheus, grafana = SERVICES["prometheus"], SERVICES["grafana"]
+
+    for spec in (prometheus, grafana):
+        for source in mounts(spec).values():
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), source
+    assert mounts(prometheus)["/etc/prometheus/prometheus.yml"].endswith("prometheus.yml")
+    assert mounts(grafana)["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+
+
+def test_grafana_reads_prometheus_and_loads_the_dashboard_from_where_it_is_mounted() -> None:
+    datasources = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text("utf-8")
+    )["datasources"]
+    providers = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/dashboards/monitor.yml").read_text("utf-8")
+    )["providers"]
+    published = published_ports(SERVICES["prometheus"])
+
+    (source,) = datasources
+    assert source["url"] == f"http://prometheus:{published[9090]}"
+    (provider,) = providers
+    assert mounts(SERVICES["grafana"])[provider["options"]["path"]] == "./deploy/grafana/dashboards"
+
+
+def test_every_metric_the_grafana_dashboard_plots_is_one_the_monitor_exports() -> None:
+    dashboard = json.loads((DEPLOY / "grafana/dashboards/monitor.json").read_text("utf-8"))
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {
+        re.sub(r"_(total|bucket|sum|count)$", "", name)
+        for expr in expressions
+        for name in re.findall(r"\b((?:monitor|faust)_[a-z_]+)", expr)
+    }
+    datasource_uids = {
+        t["datasource"]["uid"] for panel in dashboard["panels"] for t in panel["targets"]
+    }
+
+    assert used, "the dashboard plots nothing"
+    assert used <= exported_metric_names(), sorted(used - exported_metric_names())
+    assert datasource_uids == {"prometheus"}
+    assert {"monitor_tension_index", "monitor_consumer_lag", "faust_events_runtime_ms"} <= used

@@ -1,0 +1,364 @@
+"""The monitor's health, read from the topics: what `monitor status` and the dashboard show.
+
+The summaries are pure functions of the records (and of `now`), so that what
+counts as stale or as needing attention is tested without a broker; only
+`check_health` talks to Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from monitor.config import Settings
+from monitor.kafka import read_topic
+from monitor.topics import (
+    FEEDS_HEALTH,
+    NEWS_DEADLETTER,
+    TENSION_STATE,
+    TopicSpec,
+    all_topics,
+)
+from schemas import (
+    LEVELS,
+    DeadLetter,
+    Event,
+    FeedPolled,
+    FeedStale,
+    Level,
+    TensionState,
+    decode,
+    decode_feed_health,
+)
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When something needs attention."""
+
+    # A feed is stale when it has not been read successfully for this long.
+    stale_after: timedelta = timedelta(hours=1)
+    # More records than this waiting for one consumer group.
+    max_lag: int = 1000
+    # A dyad at this level or above is worth a look.
+    alert_level: Level = "high"
+    # Dead letters younger than this need a look; older ones were seen already.
+    dead_letter_window: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    feed_url: str
+    source: str
+    polls: int
+    errors: int
+    consecutive_errors: int
+    last_poll: datetime
+    last_status: str
+    last_success: datetime | None
+    last_error: str | None
+    stale: bool
+    # Set when the collector said the feed has gone quiet (FeedStale) and no new
+    # item has come since: it answers, but says nothing.
+    silent_since: datetime | None = None
+
+
+def summarize_feeds(
+    polls: Iterable[FeedPolled],
+    now: datetime,
+    stale_after: timedelta,
+    silences: Iterable[FeedStale] = (),
+) -> list[FeedHealth]:
+    """One line of health per feed, from its poll history (in any order).
+
+    A feed is stale when it has not been read successfully within `stale_after`,
+    or when the collector reported it silent (FeedStale) after its last new item.
+    """
+    by_feed: dict[str, list[FeedPolled]] = {}
+    for poll in polls:
+        by_feed.setdefault(poll.feed_url, []).append(poll)
+    latest_silence: dict[str, FeedStale] = {}
+    for silence in silences:
+        known = latest_silence.get(silence.feed_url)
+        if known is None or silence.detected_at > known.detected_at:
+            latest_silence[silence.feed_url] = silence
+    summaries = []
+    for url, history in by_feed.items():
+        history.sort(key=lambda p: p.polled_at)
+        last = history[-1]
+        successes = [p for p in history if p.status != "error"]
+        consecutive = 0
+        for poll in reversed(history):
+            if poll.status != "error":
+                break
+            consecutive += 1
+        last_success = successes[-1].polled_at if successes else None
+        failures = [p for p in history if p.status == "error"]
+        last_new = max((p.polled_at for p in history if p.items_new), default=None)
+        quiet = latest_silence.get(url)
+        silent = quiet is not None and (last_new is None or quiet.detected_at > last_new)
+        summaries.append(
+            FeedHealth(
+                feed_url=url,
+                source=last.source,
+                polls=len(history),
+                errors=len(failures),
+                consecutive_errors=consecutive,
+                last_poll=last.polled_at,
+                last_status=last.status,
+                last_success=last_success,
+                last_error=failures[-1].error if failures else None,
+                stale=silent or last_success is None or now - last_success > stale_after,
+                silent_since=quiet.silent_since if quiet is not None and silent else None,
+            )
+        )
+    return sorted(summaries, key=lambda f: (not f.stale, f.source.lower()))
+
+
+@dataclass(frozen=True)
+class DeadLetterSummary:
+    total: int = 0
+    recent: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)  # "stage: ErrorType" → count
+    last_at: datetime | None = None
+
+
+def summarize_dead_letters(
+    letters: Iterable[DeadLetter], now: datetime, window: timedelta
+) -> DeadLetterSummary:
+    reasons: Counter[str] = Counter()
+    total = recent = 0
+    last_at: datetime | None = None
+    for letter in letters:
+        total += 1
+        reasons[f"{letter.stage}: {letter.error_type}"] += 1
+        if now - letter.failed_at <= window:
+            recent += 1
+        if last_at is None or letter.failed_at > last_at:
+            last_at = letter.failed_at
+    return DeadLetterSummary(total, recent, dict(reasons.most_common()), last_at)
+
+
+@dataclass(frozen=True)
+class GroupLag:
+    """How far one consumer group is behind, per topic (summed over partitions)."""
+
+    group: str
+    by_topic: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_topic.values())
+
+
+def group_lags(
+    committed: dict[str, dict[TopicPartition, int]], end_offsets: dict[TopicPartition, int]
+) -> list[GroupLag]:
+    """Lag of each group on the partitions it has committed offsets for."""
+    lags = []
+    for group, offsets in sorted(committed.items()):
+        by_topic: dict[str, int] = {}
+        for tp, offset in offsets.items():
+            if offset < 0 or tp not in end_offsets:
+                continue  # the group does not read this partition
+            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(0, end_offsets[tp] - offset)
+        if by_topic:
+            lags.append(GroupLag(group, dict(sorted(by_topic.items()))))
+    return lags
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    checked_at: datetime
+    states: tuple[TensionState, ...]
+    feeds: tuple[FeedHealth, ...]
+    lags: tuple[GroupLag, ...]
+    dead_letters: DeadLetterSummary
+    records: dict[str, int]  # topic → records kept (end minus beginning offsets)
+    thresholds: Thresholds
+
+    def attention(self) -> list[str]:
+        """Why someone should look, one reason a line; empty when all is well."""
+        reasons = []
+        alert_rank = LEVELS.index(self.thresholds.alert_level)
+        for state in self.states:
+            if LEVELS.index(state.level) >= alert_rank:
+                reasons.append(f"{state.dyad} is at level {state.level} (index {state.index:.1f})")
+        for lag in self.lags:
+            if lag.total > self.thresholds.max_lag:
+                reasons.append(
+                    f"consumer group {lag.group} is {lag.total} records behind"
+                    f" (more than {self.thresholds.max_lag})"
+                )
+        if not self.feeds:
+            reasons.append("no feed poll recorded on feeds.health: is a collector running?")
+        stale = [feed.source for feed in self.feeds if feed.stale]
+        if stale:
+            reasons.append(f"{len(stale)} stale feed(s): {', '.join(stale)}")
+        if self.dead_letters.recent:
+            hours = self.thresholds.dead_letter_window.total_seconds() / 3600
+            reasons.append(f"{self.dead_letters.recent} dead letter(s) in the last {hours:g} h")
+        return reasons
+
+    def as_json(self) -> dict[str, object]:
+        reasons = self.attention()
+        return {
+            "ok": not reasons,
+            "attention": reasons,
+            "checked_at": self.checked_at.isoformat(),
+            "states": [state.model_dump(mode="json") for state in self.states],
+            "consumer_lag": {lag.group: {"total": lag.total, **lag.by_topic} for lag in self.lags},
+            "feeds": [
+                {
+                    "source": f.source,
+                    "feed_url": f.feed_url,
+                    "stale": f.stale,
+                    "last_status": f.last_status,
+                    "last_poll": f.last_poll.isoformat(),
+                    "last_success": f.last_success.isoformat() if f.last_success else None,
+                    "polls": f.polls,
+                    "errors": f.errors,
+                    "consecutive_errors": f.consecutive_errors,
+                    "last_error": f.last_error,
+                    "silent_since": f.silent_since.isoformat() if f.silent_since else None,
+                }
+                for f in self.feeds
+            ],
+            "dead_letters": {
+                "total": self.dead_letters.total,
+                "recent": self.dead_letters.recent,
+                "by_reason": self.dead_letters.by_reason,
+                "last_at": self.dead_letters.last_at.isoformat()
+                if self.dead_letters.last_at
+                else None,
+            },
+            "records": self.records,
+        }
+
+
+def latest_states(states: Iterable[TensionState]) -> tuple[TensionState, ...]:
+    """The last state per dyad (what compaction would keep)."""
+    latest: dict[str, TensionState] = {}
+    for state in states:
+        latest[state.dyad] = state
+    return tuple(latest[dyad] for dyad in sorted(latest))
+
+
+async def _decoded(settings: Settings, spec: TopicSpec, event_type: type[E]) -> list[E]:
+    events = []
+    async for record in read_topic(settings, spec):
+        with contextlib.suppress(ValueError):  # a foreign record is not health information
+            events.append(decode(event_type, record.value))
+    return events
+
+
+async def feed_events(settings: Settings) -> tuple[list[FeedPolled], list[FeedStale]]:
+    """feeds.health holds two events, told apart by `event_type`."""
+    polls: list[FeedPolled] = []
+    silences: list[FeedStale] = []
+    async for record in read_topic(settings, FEEDS_HEALTH):
+        with contextlib.suppress(ValueError):
+            event = decode_feed_health(record.value)
+            if isinstance(event, FeedStale):
+                silences.append(event)
+            else:
+                polls.append(event)
+    return polls, silences
+
+
+async def topic_offsets(
+    settings: Settings, specs: Sequence[TopicSpec]
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """(beginning, end) offsets of every partition of `specs` that exists."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # see every topic, not only cached ones
+        partitions = [
+            TopicPartition(spec.name, p)
+            for spec in specs
+            for p in sorted(consumer.partitions_for_topic(spec.name) or ())
+        ]
+        if not partitions:
+            return {}, {}
+        beginning = dict(await consumer.beginning_offsets(partitions))
+        listed = dict(await consumer.end_offsets(partitions))
+        # The embedded broker (Tansu) answers "latest offset" with the end of the
+        # last batch's first record, not of the batch (25 records sent in one batch:
+        # it says 1). The high watermark of a fetch is right on every broker, so
+        # fetch the last batch of each partition and take the larger of the two.
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, max(beginning[tp], listed[tp] - 1))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while any(consumer.highwater(tp) is None for tp in partitions):
+            if loop.time() > deadline:
+                break
+            await consumer.getmany(*partitions, timeout_ms=200, max_records=1)
+        end = {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}
+        return beginning, end
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(
+    settings: Settings, partitions: Sequence[TopicPartition]
+) -> dict[str, dict[TopicPartition, int]]:
+    """Every consumer group's committed offsets on `partitions`.
+
+    The partitions are named explicitly: the embedded broker (Tansu) cannot
+    answer the "all partitions of the group" form of OffsetFetch.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        groups = sorted({str(group[0]) for group in await admin.list_consumer_groups()})
+        found: dict[str, dict[TopicPartition, int]] = {}
+        for group in groups:
+            offsets = await admin.list_consumer_group_offsets(group, partitions=list(partitions))
+            found[group] = {tp: meta.offset for tp, meta in offsets.items()}
+        return found
+    finally:
+        await admin.close()
+
+
+async def stream_offsets(
+    settings: Settings,
+) -> tuple[dict[str, int], list[GroupLag]]:
+    """Records kept per topic, and the lag of every consumer group."""
+    beginning, end = await topic_offsets(settings, all_topics(settings))
+    records: dict[str, int] = {}
+    for tp, offset in end.items():
+        records[tp.topic] = records.get(tp.topic, 0) + offset - beginning.get(tp, 0)
+    lags = group_lags(await committed_offsets(settings, sorted(end)), end) if end else []
+    return records, lags
+
+
+async def check_health(settings: Settings, now: datetime, thresholds: Thresholds) -> HealthReport:
+    """Read the topics and offsets once and summarise them."""
+    records, lags = await stream_offsets(settings)
+    states = await _decoded(settings, TENSION_STATE, TensionState)
+    polls, silences = await feed_events(settings)
+    letters = await _decoded(settings, NEWS_DEADLETTER, DeadLetter)
+    return HealthReport(
+        checked_at=now,
+        states=latest_states(states),
+        feeds=tuple(summarize_feeds(polls, now, thresholds.stale_after, silences)),
+        lags=tuple(lags),
+        dead_letters=summarize_dead_letters(letters, now, thresholds.dead_letter_window),
+        records=dict(sorted(records.items())),
+        thresholds=thresholds,
+    )

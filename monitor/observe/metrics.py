@@ -1,0 +1,210 @@
+"""Prometheus metrics: Faust's stream metrics plus the domain's, in one registry.
+
+Faust's own sensor (`faust.sensors.prometheus`) counts events in and out per
+topic, processing and commit latency, table operations and offsets. The
+domain metrics are derived from the records the agents emit (every record
+passes through `observe`) and from the collector's poll outcomes, so no
+agent has to know that it is being measured.
+
+Each process builds one `Metrics` with a registry of its own: the default
+global registry would refuse a second pipeline in the same process (tests,
+the demo) with "Duplicated timeseries".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge
+from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from monitor.config import Settings
+from monitor.records import Outgoing
+from monitor.topics import ALERTS_ESCALATIONS, NEWS_DEADLETTER, NEWS_TAGGED, TENSION_STATE
+from schemas import LEVELS, DeadLetter, EscalationNotice, FeedPolled, ItemTagged, TensionState
+from schemas import decode as decode_event
+
+log = logging.getLogger(__name__)
+
+# Faust's metric names start with this instead of the app id, so that
+# dashboards and alert rules survive a renamed application.
+FAUST_PREFIX = "faust"
+LEVEL_NUMBER = {level: number for number, level in enumerate(LEVELS)}
+
+
+class Metrics:
+    """The domain's metrics, registered in `registry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.feed_polls = Counter(
+            "monitor_feed_polls", "Feed polls by outcome", ["feed", "status"], registry=r
+        )
+        self.items_collected = Counter(
+            "monitor_items_collected",
+            "Items a collector read, by feed and whether they were new",
+            ["feed", "status"],
+            registry=r,
+        )
+        self.feed_last_success = Gauge(
+            "monitor_feed_last_success_timestamp_seconds",
+            "When each feed was last read successfully (Unix time)",
+            ["feed"],
+            registry=r,
+        )
+        self.items_tagged = Counter(
+            "monitor_items_tagged", "Items tagged, relevant or not", ["relevant"], registry=r
+        )
+        self.items_relevant = Counter(
+            "monitor_items_relevant",
+            "Relevant tagged items per signal and language (an item counts once per signal)",
+            ["signal", "lang"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "monitor_dead_letters",
+            "Records sent to news.deadletter, by stage and error type",
+            ["stage", "error_type"],
+            registry=r,
+        )
+        self.notices = Counter(
+            "monitor_notices", "Escalation notices by level and kind", ["level", "kind"], registry=r
+        )
+        self.tension_index = Gauge(
+            "monitor_tension_index", "Current tension index per dyad", ["dyad"], registry=r
+        )
+        self.tension_level = Gauge(
+            "monitor_tension_level",
+            "Current level per dyad: 0 calm, 1 elevated, 2 high, 3 severe",
+            ["dyad"],
+            registry=r,
+        )
+
+    # -- the stream processors' records ----------------------------------------
+
+    def observe(self, outgoing: Sequence[Outgoing]) -> None:
+        """Count what the agents emitted. Never raises: metrics must not stop a stream."""
+        for record in outgoing:
+            try:
+                self._observe_one(record)
+            except ValueError as error:  # an undecodable record of our own: say so, go on
+                log.warning("metrics: cannot read a %s record: %s", record.topic.name, error)
+
+    def _observe_one(self, record: Outgoing) -> None:
+        topic = record.topic
+        if topic is NEWS_TAGGED:
+            item = decode_event(ItemTagged, record.value)
+            self.items_tagged.labels(relevant=str(item.relevant).lower()).inc()
+            if item.relevant:
+                lang = item.lang or "unknown"
+                signals: list[str] = list(item.signals) or ["none"]
+                for signal in signals:
+                    self.items_relevant.labels(signal=signal, lang=lang).inc()
+        elif topic is NEWS_DEADLETTER:
+            letter = decode_event(DeadLetter, record.value)
+            self.dead_letters.labels(stage=letter.stage, error_type=letter.error_type).inc()
+        elif topic is ALERTS_ESCALATIONS:
+            notice = decode_event(EscalationNotice, record.value)
+            self.notices.labels(level=notice.level, kind=notice.kind).inc()
+        elif topic is TENSION_STATE:
+            state = decode_event(TensionState, record.value)
+            self.tension_index.labels(dyad=state.dyad).set(state.index)
+            self.tension_level.labels(dyad=state.dyad).set(LEVEL_NUMBER[state.level])
+
+    # -- the collectors ----------------------------------------------------------
+
+    def on_poll(self, poll: FeedPolled) -> None:
+        self.feed_polls.labels(feed=poll.source, status=poll.status).inc()
+        self.items_collected.labels(feed=poll.source, status="new").inc(poll.items_new)
+        self.items_collected.labels(feed=poll.source, status="seen").inc(poll.items_seen)
+        if poll.status != "error":
+            self.feed_last_success.labels(feed=poll.source).set(poll.polled_at.timestamp())
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus' text format."""
+        return _generate_latest(self.registry)
+
+
+class ConsumerLag(Collector):
+    """Consumer lag per topic partition, computed at scrape time from Faust's monitor.
+
+    Faust's sensor exports the end offset and the committed offset as two
+    gauges; this is their difference, ready for a graph or an alert rule.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "monitor_consumer_lag",
+            "Records not yet committed by this worker, per topic partition",
+            labels=["topic", "partition"],
+        )
+        monitor = self.app.monitor
+        ends = dict(getattr(monitor, "tp_end_offsets", None) or {})
+        committed = dict(getattr(monitor, "tp_committed_offsets", None) or {})
+        for tp, end in sorted(ends.items()):
+            lag = max(0, int(end) - int(committed.get(tp, 0)))
+            family.add_metric([tp.topic, str(tp.partition)], lag)
+        yield family
+
+
+def instrument(app: Any, metrics: Metrics, path: str = "/metrics") -> None:
+    """Attach Faust's Prometheus sensor and our collectors to `app`; serve them at `path`.
+
+    The page is served by Faust's own web server, so the app must be created
+    with the web server enabled (`Settings.web_port`).
+    """
+    from faust.sensors.prometheus import setup_prometheus_sensors
+
+    setup_prometheus_sensors(app, pattern=path, registry=metrics.registry, name_prefix=FAUST_PREFIX)
+    metrics.registry.register(ConsumerLag(app))
+
+
+@asynccontextmanager
+async def serve_metrics(metrics: Metrics, port: int, host: str = "0.0.0.0") -> AsyncIterator[int]:
+    """Serve /metrics on its own small web server (for processes without Faust's).
+
+    Yields the port actually bound (pass 0 for any free one).
+    """
+
+    async def handle(_request: web.Request) -> web.Response:
+        response = web.Response(body=metrics.exposition())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = port
+        server = site._server
+        if server is not None:
+            with contextlib.suppress(AttributeError, IndexError):
+                bound = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        yield bound
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def collector_metrics(settings: Settings) -> AsyncIterator[Metrics]:
+    """A collector's metrics, served at /metrics when `settings.web_port` is set."""
+    metrics = Metrics()
+    if settings.web_port is None:
+        yield metrics
+        return
+    async with serve_metrics(metrics, settings.web_port):
+        yield metrics

@@ -1,0 +1,247 @@
+"""What an operator sees: /metrics on the web port of `monitor run`, and `monitor status`.
+
+The roles run as users start them (subprocesses of the real CLI) against a
+broker of this module's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from monitor.broker import EmbeddedBroker, free_port
+from monitor.config import Settings
+from monitor.demo import serve_directory
+from monitor.kafka import producer, publish
+from monitor.records import Outgoing
+from monitor.topics import NEWS_ITEMS
+from schemas import ItemCollected
+
+pytestmark = pytest.mark.integration
+
+SAMPLES = Path(__file__).parents[2] / "monitor" / "samples" / "feeds"
+
+
+async def monitor(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+async def own_broker() -> AsyncIterator[str]:
+    async with EmbeddedBroker() as broker:
+        yield broker.bootstrap
+
+
+@pytest.fixture(scope="module")
+async def catalogue(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Path]:
+    async with serve_directory(SAMPLES) as base_url:
+        path = tmp_path_factory.mktemp("catalogue") / "feeds.toml"
+        path.write_text(
+            f'[[feeds]]\nurl = "{base_url}/caspian-wire.xml"\nname = "Caspian Wire"\n'
+            f'lang = "en"\n\n[[feeds]]\nurl = "{base_url}/missing.xml"\nname = "Gone"\n',
+            encoding="utf-8",
+        )
+        yield path
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in Prometheus' text format, or None when absent."""
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+        if all(found.get(key) == value for key, value in labels.items()):
+            return float(match.group(3))
+    return None
+
+
+@pytest.fixture(scope="module")
+async def metrics_after_a_run(
+    own_broker: str, catalogue: Path, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """`monitor run --web-port`: scrape /metrics until every item is tagged and a notice
+    counted, then stop."""
+    port = free_port()
+    process = await monitor(
+        "run",
+        "--bootstrap",
+        own_broker,
+        "--feeds",
+        str(catalogue),
+        "--allow-network",
+        "127.0.0.1/32",  # the feed server of this test runs on loopback
+        "--interval",
+        "5",  # a new feed's first poll lands somewhere in the first interval
+        "--partitions",
+        "1",  # items reach the escalation in the order they happened (README, "Order")
+        "--web-port",
+        str(port),
+        "--data-dir",
+        str(tmp_path_factory.mktemp("run-data")),
+    )
+    text = ""
+
+    def tagged() -> float:
+        return sum(
+            sample(text, "monitor_items_tagged_total", relevant=relevant) or 0
+            for relevant in ("true", "false")
+        )
+
+    def caught_up() -> bool:
+        """Every record read and its offset committed: the worker can stop without lag."""
+        lags = re.findall(r"^monitor_consumer_lag\{.*\} (\S+)$", text, re.MULTILINE)
+        routed = sample(text, "faust_topic_messages_sent_total", topic="topic.tension.by-dyad")
+        escalated = sample(text, "faust_messages_received_per_topic_total", topic="tension.by-dyad")
+        return bool(lags) and all(float(lag) == 0 for lag in lags) and routed == escalated
+
+    try:
+        async with aiohttp.ClientSession() as session, asyncio.timeout(90):
+            while "monitor_notices_total{" not in text or tagged() < 25 or not caught_up():
+                await asyncio.sleep(0.5)
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                        assert response.status == 200
+                        assert response.headers["Content-Type"].startswith("text/plain")
+                        text = await response.text()
+                except aiohttp.ClientConnectionError:
+                    continue  # the web server is not up yet
+    except TimeoutError:
+        shown = [line for line in text.splitlines() if re.match(r"(monitor|faust_\w+_sent)", line)]
+        pytest.fail("the run did not settle; last scrape:\n" + "\n".join(shown))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, output.decode()
+    return text
+
+
+def test_the_collectors_metrics_count_items_per_feed_and_polls_per_outcome(
+    metrics_after_a_run: str,
+) -> None:
+    text = metrics_after_a_run
+
+    assert sample(text, "monitor_items_collected_total", feed="Caspian Wire", status="new") == 25
+    assert (sample(text, "monitor_feed_polls_total", feed="Caspian Wire", status="ok") or 0) >= 1
+    assert (sample(text, "monitor_feed_polls_total", feed="Gone", status="error") or 0) >= 1
+    assert sample(text, "monitor_feed_last_success_timestamp_seconds", feed="Caspian Wire")
+
+
+def test_the_domain_metrics_follow_what_the_agents_emitted(metrics_after_a_run: str) -> None:
+    text = metrics_after_a_run
+
+    relevant = sample(text, "monitor_items_tagged_total", relevant="true") or 0
+    irrelevant = sample(text, "monitor_items_tagged_total", relevant="false") or 0
+    assert relevant + irrelevant == 25
+    assert relevant > 0
+    assert (
+        sample(text, "monitor_items_relevant_total", signal="armed_incident", lang="en") or 0
+    ) > 0
+    raised = [
+        sample(text, "monitor_notices_total", level=level, kind="raised")
+        for level in ("elevated", "high", "severe")
+    ]
+    assert any(raised), "the shoot-down raised the level"
+    assert (sample(text, "monitor_tension_index", dyad="AZ-RU") or 0) > 0
+    assert sample(text, "monitor_tension_level", dyad="AZ-RU") in {0, 1, 2, 3}
+
+
+def test_faust_stream_metrics_are_on_the_same_page(metrics_after_a_run: str) -> None:
+    text = metrics_after_a_run
+
+    assert (sample(text, "faust_messages_received_per_topic_total", topic="news.items") or 0) >= 25
+    assert sample(text, "faust_topic_messages_sent_total", topic="topic.news.tagged")
+    assert "faust_events_runtime_ms_bucket" in text
+    assert "faust_consumer_commit_latency_bucket" in text or "faust_consumer_commit_latency" in text
+    assert "# TYPE monitor_consumer_lag gauge" in text
+
+
+async def test_status_shows_the_level_the_lag_and_why_it_needs_attention(
+    own_broker: str, metrics_after_a_run: str
+) -> None:
+    process = await monitor("status", "--bootstrap", own_broker)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    text = output.decode()
+
+    assert process.returncode == 1, text
+    assert re.search(r"level +AZ-RU [A-Z]+, index \d+\.\d", text), text
+    assert "consumer lag   baku-moscow-monitor:" in text
+    assert "stale        Gone: last success never" in text
+    assert "NEEDS ATTENTION" in text
+    assert "1 stale feed(s): Gone" in text
+
+
+async def test_status_json_is_one_document_for_scripts(
+    own_broker: str, metrics_after_a_run: str
+) -> None:
+    process = await monitor("status", "--json", "--bootstrap", own_broker)
+    stdout, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    document = json.loads(stdout)
+
+    assert process.returncode == 1
+    assert document["ok"] is False
+    assert document["states"][0]["dyad"] == "AZ-RU"
+    assert document["records"]["news.items"] == 25
+    assert document["consumer_lag"]["baku-moscow-monitor"]["total"] == 0, "all caught up"
+    feeds = {feed["source"]: feed for feed in document["feeds"]}
+    assert feeds["Caspian Wire"]["stale"] is False
+    assert feeds["Gone"]["stale"] is True
+    assert document["dead_letters"]["total"] == 0
+
+
+async def test_status_without_a_broker_says_so_and_exits_2() -> None:
+    process = await monitor("status", "--bootstrap", f"127.0.0.1:{free_port()}", "--timeout", "1")
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+
+    assert process.returncode == 2
+    assert "status unknown: no Kafka broker answered" in output.decode()
+
+
+async def test_status_counts_what_a_stopped_worker_has_not_read_yet(
+    own_broker: str, metrics_after_a_run: str
+) -> None:
+    # The worker of `monitor run` has stopped; five more items arrive, in one batch.
+    now = datetime.now(UTC)
+    items = [
+        ItemCollected(
+            item_id=f"late-{n}",
+            revision="r1",
+            feed_url="https://caspian.example/rss",
+            source="Caspian Wire",
+            title=f"Late item {n}",
+            collected_at=now,
+            event_time=now,
+        )
+        for n in range(5)
+    ]
+    async with producer(Settings(bootstrap=own_broker)) as client:
+        await publish(client, [Outgoing.of(NEWS_ITEMS, item.item_id, item) for item in items])
+
+    process = await monitor("status", "--json", "--max-lag", "3", "--bootstrap", own_broker)
+    stdout, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    document = json.loads(stdout)
+
+    assert document["consumer_lag"]["baku-moscow-monitor"]["news.items"] == 5
+    assert document["records"]["news.items"] == 30
+    assert (
+        "consumer group baku-moscow-monitor is 5 records behind (more than 3)"
+        in (document["attention"])
+    )

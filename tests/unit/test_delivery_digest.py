@@ -1,0 +1,121 @@
+"""Digests: the level over a period, its top stories and counts per signal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.delivery.digest import compile_digest, digest_id, format_digest, period_containing
+from schemas import EscalationNotice, ItemTagged, TensionState
+
+DAY = timedelta(days=1)
+START = datetime(2024, 12, 25, tzinfo=UTC)
+END = START + DAY
+WEIGHTS = {"armed_incident": 4.0, "diplomatic_protest": 2.0, "conciliation": -3.0}
+
+
+def item(item_id: str, hour: float, signals: list[str], title: str = "") -> ItemTagged:
+    return ItemTagged(
+        item_id=item_id,
+        revision="r1",
+        source="Caspian Wire",
+        link=f"https://caspian.example/{item_id}",
+        title=title or item_id,
+        lang="en",
+        event_time=START + timedelta(hours=hour),
+        relevant=True,
+        dyad="AZ-RU",
+        sides=["AZ", "RU"],
+        signals=signals,  # type: ignore[arg-type]
+        evidence=[],
+        rules_version="v1",
+    )
+
+
+def state(hour: float, level: str, index: float) -> TensionState:
+    return TensionState(
+        dyad="AZ-RU",
+        level=level,  # type: ignore[arg-type]
+        index=index,
+        breakdown={},
+        as_of=START + timedelta(hours=hour),
+        items_counted=1,
+        last_item_id="x",
+    )
+
+
+def notice(notice_id: str, hour: float, level: str) -> EscalationNotice:
+    return EscalationNotice(
+        notice_id=notice_id,
+        dyad="AZ-RU",
+        kind="raised",
+        level=level,  # type: ignore[arg-type]
+        previous_level="calm",
+        index=5.0,
+        breakdown={},
+        event_time=START + timedelta(hours=hour),
+        trigger_item_id="x",
+        evidence=[],
+    )
+
+
+def test_periods_are_aligned_to_midnight_utc() -> None:
+    assert period_containing(START + timedelta(hours=7), DAY) == (START, END)
+    assert period_containing(END, DAY) == (END, END + DAY)
+
+
+def test_a_day_with_a_shoot_down_reads_as_its_rise_its_stories_and_signals() -> None:
+    tagged = [
+        item("protest", 9, ["diplomatic_protest"], "Baku summons the Russian ambassador"),
+        item("azal", 6.5, ["armed_incident"], "AZAL jet hit by Russian air defence fire"),
+        item("azal", 6.5, ["armed_incident", "diplomatic_protest"], "AZAL jet: Baku protests"),
+        item("talks", 20, ["conciliation"], "Putin apologises to Aliyev"),
+        item("yesterday", -3, ["armed_incident"]),
+        item("tomorrow", 25, ["armed_incident"]),
+    ]
+    states = [
+        state(-5, "elevated", 3.5),
+        state(6.5, "high", 9.5),
+        state(9, "high", 11.0),
+        state(20, "elevated", 7.9),
+        state(30, "calm", 1.0),
+    ]
+    notices = [
+        notice("n-high", 6.5, "high"),
+        notice("n-high", 6.5, "high"),
+        notice("n-x", 30, "calm"),
+    ]
+
+    digest = compile_digest("AZ-RU", START, END, tagged, states, notices, WEIGHTS, END)
+
+    assert [(span.level, span.since) for span in digest.levels] == [
+        ("elevated", START),
+        ("high", START + timedelta(hours=6.5)),
+        ("elevated", START + timedelta(hours=20)),
+    ]
+    assert (digest.level_start, digest.level_max, digest.level_end) == (
+        "elevated",
+        "high",
+        "elevated",
+    )
+    assert digest.index_max == 11.0
+    assert digest.index_end == 7.9
+    assert digest.notice_ids == ["n-high"], "a redelivered notice counts once"
+    assert digest.items_relevant == 3, "the edited item counts once, in its latest form"
+    assert digest.signals == {"diplomatic_protest": 2, "armed_incident": 1, "conciliation": 1}
+    assert [story.item_id for story in digest.top_stories] == ["azal", "talks", "protest"]
+    assert digest.top_stories[0].headline == "AZAL jet: Baku protests"
+    assert digest.top_stories[0].weight == 6.0
+
+
+def test_a_quiet_day_is_a_digest_too() -> None:
+    digest = compile_digest("AZ-RU", START, END, [], [state(-30, "calm", 0.4)], [], WEIGHTS, END)
+
+    assert [span.level for span in digest.levels] == ["calm"]
+    assert digest.items_relevant == 0
+    assert digest.top_stories == []
+    assert "signals: none" in format_digest(digest)
+
+
+def test_the_same_period_has_the_same_id_so_it_is_published_once() -> None:
+    assert digest_id("AZ-RU", START, END) == digest_id("AZ-RU", START, END)
+    assert digest_id("AZ-RU", START, END) != digest_id("AZ-RU", END, END + DAY)

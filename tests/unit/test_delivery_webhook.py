@@ -1,0 +1,152 @@
+"""Webhook subscribers: who gets which notice, how requests are signed, how retries wait."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.delivery.webhook import (
+    RetryPolicy,
+    Subscriber,
+    WebhookConfigError,
+    delivery_id,
+    load_subscribers,
+    sign,
+    verify,
+)
+from schemas import EscalationNotice, NoticeEvidence
+
+WHEN = datetime(2024, 12, 25, 6, 30, tzinfo=UTC)
+
+
+def notice(level: str, previous: str, signals: list[str], kind: str = "raised") -> EscalationNotice:
+    return EscalationNotice(
+        notice_id=f"n-{level}-{kind}",
+        dyad="AZ-RU",
+        kind=kind,  # type: ignore[arg-type]
+        level=level,  # type: ignore[arg-type]
+        previous_level=previous,  # type: ignore[arg-type]
+        index=9.5,
+        breakdown={signal: 2.0 for signal in signals},
+        event_time=WHEN,
+        trigger_item_id="i-1",
+        evidence=[
+            NoticeEvidence(
+                item_id="i-1",
+                headline="Azerbaijan Airlines jet hit by Russian air defence fire",
+                source="Caspian Wire",
+                published=WHEN,
+                signals=signals,  # type: ignore[arg-type]
+                contribution=4.0,
+            )
+        ],
+    )
+
+
+def subscriber(min_level: str = "calm", signals: frozenset[str] = frozenset()) -> Subscriber:
+    return Subscriber("ops", "https://hooks.example/", b"s3cret", min_level, signals)  # type: ignore[arg-type]
+
+
+def test_a_subscriber_without_filters_gets_every_notice() -> None:
+    assert subscriber().wants(notice("elevated", "calm", ["diplomatic_protest"]))
+
+
+def test_min_level_counts_a_notice_at_the_higher_of_its_old_and_new_level() -> None:
+    high_only = subscriber(min_level="high")
+
+    assert not high_only.wants(notice("elevated", "calm", ["diplomatic_protest"]))
+    assert high_only.wants(notice("high", "elevated", ["armed_incident"]))
+    assert high_only.wants(notice("elevated", "high", ["conciliation"], kind="lowered")), (
+        "whoever heard it reach high hears it leave"
+    )
+
+
+def test_a_signal_filter_matches_what_moved_the_index_or_tags_the_evidence() -> None:
+    armed = subscriber(signals=frozenset({"armed_incident"}))
+
+    assert armed.wants(notice("high", "elevated", ["armed_incident", "detentions"]))
+    assert not armed.wants(notice("elevated", "calm", ["diplomatic_protest"]))
+
+
+def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+    body = b'{"notice_id":"n-1"}'
+    expected = hmac.new(b"s3cret", b"1735108200." + body, hashlib.sha256).hexdigest()
+
+    assert sign(b"s3cret", 1735108200, body) == f"sha256={expected}"
+
+
+def test_a_receiver_accepts_a_fresh_signature_and_refuses_tampering_and_replays() -> None:
+    body = b'{"notice_id":"n-1"}'
+    signature = sign(b"s3cret", 1735108200, body)
+
+    assert verify(b"s3cret", body, "1735108200", signature, now=1735108260)
+    assert not verify(b"s3cret", body + b" ", "1735108200", signature, now=1735108260)
+    assert not verify(b"other", body, "1735108200", signature, now=1735108260)
+    assert not verify(b"s3cret", body, "1735108200", signature, now=1735108200 + 3600), (
+        "an hour-old request is a replay"
+    )
+    assert not verify(b"s3cret", body, "yesterday", signature, now=1735108260)
+
+
+def test_the_delivery_id_is_stable_per_subscriber_and_notice() -> None:
+    ops = subscriber()
+    other = Subscriber("analysts", "https://a.example/", b"x")
+
+    assert delivery_id(ops, "n-1") == delivery_id(ops, "n-1")
+    assert delivery_id(ops, "n-1") != delivery_id(ops, "n-2")
+    assert delivery_id(ops, "n-1") != delivery_id(other, "n-1")
+
+
+def test_backoff_doubles_up_to_a_cap_and_respects_retry_after() -> None:
+    policy = RetryPolicy(max_attempts=6, backoff_s=2, max_backoff_s=10)
+
+    assert [policy.delay_s(n) for n in range(1, 6)] == [2, 4, 8, 10, 10]
+    assert policy.delay_s(1, retry_after=7) == 7
+    assert policy.delay_s(1, retry_after=3600) == 10
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "webhooks.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_subscribers_are_read_from_toml_with_secrets_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        '[[subscribers]]\nname = "ops"\nurl = "https://hooks.example/monitor"\n'
+        'secret_env = "OPS_SECRET"\nmin_level = "high"\nsignals = ["armed_incident"]\n\n'
+        '[[subscribers]]\nurl = "http://archive.example/in"\nsecret_env = "ARCHIVE_SECRET"\n',
+    )
+
+    ops, archive = load_subscribers(path, {"OPS_SECRET": "s3cret", "ARCHIVE_SECRET": "a"})
+
+    assert ops == Subscriber(
+        "ops", "https://hooks.example/monitor", b"s3cret", "high", frozenset({"armed_incident"})
+    )
+    assert archive.name == "http://archive.example/in"
+    assert archive.min_level == "calm"
+    assert archive.signals == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('url = "ftp://x.example/"\nsecret_env = "S"', "url must be http or https"),
+        ('url = "https://x.example/"', "secret_env names no environment variable"),
+        ('url = "https://x.example/"\nsecret_env = "UNSET"', "UNSET is not set"),
+        ('url = "https://x.example/"\nsecret_env = "S"\nmin_level = "dire"', "min_level"),
+        ('url = "https://x.example/"\nsecret_env = "S"\nsignals = ["war"]', "unknown signals"),
+    ],
+)
+def test_a_bad_subscriber_is_a_clear_error(tmp_path: Path, entry: str, message: str) -> None:
+    path = write(tmp_path, f"[[subscribers]]\n{entry}\n")
+
+    with pytest.raises(WebhookConfigError, match=message):
+        load_subscribers(path, {"S": "secret"})

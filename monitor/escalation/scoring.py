@@ -563,10 +563,19 @@ def escalate(state: DyadState, item: ItemTagged, config: ScoringConfig) -> Escal
     if story_item is None and item.item_id in state.item_story:
         fold.withdraw(item.item_id)
     elif late or (story_item is not None and item.item_id in state.item_story):
-        # Too late to be decided in order, or a new revision of a settled item:
-        # it counts from now on, at its own event time.
+        # Too late to be decided in order, or a new revision of a settled item: it
+        # counts from now on, at its own event time, and the level is judged again
+        # now (at the settled time), since the index now includes it.
         assert story_item is not None
         fold.place(story_item, config)
+        if state.settled_at is not None:
+            now = PendingItem(
+                item_id=item.item_id,
+                revision=item.revision,
+                event_time=state.settled_at,
+                story_item=story_item,
+            )
+            fold.evaluate(now, config, item.rules_version)
     elif not late:
         pending[item.item_id] = PendingItem(
             item_id=item.item_id,

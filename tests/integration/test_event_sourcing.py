@@ -158,9 +158,11 @@ async def test_a_worker_killed_mid_stream_resumes_without_counting_anything_twic
     async def some_notices() -> bool:
         return len(await notices(broker_settings)) >= 5
 
-    await eventually(some_notices, timeout_s=120)
-    worker.send_signal(signal.SIGKILL)
-    await worker.wait()
+    try:
+        await eventually(some_notices, timeout_s=120)
+    finally:
+        worker.send_signal(signal.SIGKILL)  # also when the wait fails: leave no worker behind
+        await worker.wait()
     processed_before_kill = len(await states(broker_settings))
     assert processed_before_kill < 2 * len(items), "killed mid-stream, not after the end"
 

@@ -307,12 +307,24 @@ def test_an_item_later_than_the_allowed_lateness_counts_at_its_own_event_time() 
     old = tagged("old", ["detentions"], T0)
     state, notices = fold([recent, old])
     assert state.watermark == recent.event_time, "a late item does not move the clock back"
-    assert notices == [], "the past is not rewritten: no notice dated two days ago"
+    assert all(n.event_time == state.settled_at for n in notices), (
+        "the past is not rewritten: any notice is dated now, not two days ago"
+    )
     # Two days old at the state's clock, and decayed as such.
     half_life = CONFIG.half_life_of("detentions")
     assert tension_state_of(state, CONFIG, "old").breakdown["detentions"] == pytest.approx(
         CONFIG.weights["detentions"] * 0.5 ** (timedelta(days=2) / half_life), rel=1e-3
     )
+
+
+def test_a_late_shoot_down_still_raises_the_level_when_it_arrives() -> None:
+    later = tagged("later", ["hostile_rhetoric"], T0 + timedelta(days=3), title="Baku angry")
+    crash = tagged("crash", ["armed_incident"], T0, title=SHOOT_DOWN)
+    state, notices = fold([later, crash], CONFIG)
+    [raised] = [n for n in notices if n.kind == "raised"]
+    assert raised.trigger_item_id == "crash"
+    assert raised.event_time == state.settled_at, "raised now, not back-dated"
+    assert raised.level != "calm"
 
 
 def test_as_time_passes_without_news_the_level_falls_back() -> None:

@@ -14,9 +14,13 @@ SAMPLES_DIR = PACKAGE_DIR / "samples"
 class Settings:
     bootstrap: str = "127.0.0.1:9092"
     app_id: str = "baku-moscow-monitor"
-    # Partitions of the item streams; the per-dyad stream has one partition per
-    # dyad key space and its table's changelog must match it (see topics.py).
-    partitions: int = 3
+    # Partitions of news.items and news.tagged. One by default: news comes in at
+    # thousands of items a day against a tagger that handles thousands a second,
+    # and with one partition the escalator reads items in the order they were
+    # published, which is what makes a replay give the same notices. More
+    # partitions tag in parallel; disorder beyond the allowed lateness then
+    # counts late (see README, "Order").
+    partitions: int = 1
     replication_factor: int = 1
     # Tansu has no InitProducerId, so idempotence is off on the embedded broker
     # and should be switched on against Apache Kafka.
@@ -30,10 +34,24 @@ class Settings:
     poll_interval_s: float = 900.0
     fetch_timeout_s: float = 30.0
     max_feed_bytes: int = 10 * 1024 * 1024
+    # Collectors (see docs/collectors.md). Networks a feed may reach besides public
+    # addresses, as CIDRs: nothing private, loopback or link-local unless listed.
+    allow_networks: tuple[str, ...] = ()
+    per_host_concurrency: int = 2
+    fetch_concurrency: int = 32
+    max_redirects: int = 5
+    max_items_per_feed: int = 500
+    # Silence after which a feed raises FeedStale (a feed's stale_after_hours wins).
+    stale_after_s: float = 24 * 3600.0
+    # None: the collector's own, which names the project and where to reach it.
+    user_agent: str | None = None
     web_port: int | None = None
     # Faust's working directory (table metadata); tables themselves live in
     # memory and are restored from their changelog topics at start-up.
     data_dir: Path = field(default_factory=lambda: Path(".monitor-data"))
+    # None: the bundled tagging rules and escalation scoring.
+    rules_dir: Path | None = None
+    scoring_file: Path | None = None
 
     def with_bootstrap(self, bootstrap: str) -> Settings:
         return replace(self, bootstrap=bootstrap)

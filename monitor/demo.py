@@ -214,7 +214,9 @@ async def run_demo(
             echo(f"      {poll.status:>12}  {poll.source}: {detail}{warning}")
 
         echo("[5/5] collecting the sample feeds …")
-        reports = await run_collector(settings, feeds, asyncio.Event(), once=True, on_poll=on_poll)
+        # The sample feeds are served on loopback, which collectors refuse unless allowed.
+        local = replace(settings, allow_networks=("127.0.0.1/32",))
+        reports = await run_collector(local, feeds, asyncio.Event(), once=True, on_poll=on_poll)
         report = reports[0]
         published = {item.item_id for item in report.published}
         echo(f"      published {len(published)} items to news.items; processing …")

@@ -9,16 +9,18 @@ import signal
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-import aiohttp
-
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.fetch import FetchLimits
-from monitor.collect.runner import CollectorMemory, RoundReport, collect_round
+from monitor.collect.guard import guarded_session
+from monitor.collect.runner import Collector, CollectorOptions, RoundReport, load_states
 from monitor.config import Settings
+from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import producer
+from monitor.observe.metrics import Metrics, instrument
 from monitor.streams import create_pipeline, utc_now
+from monitor.tagging.rules import load_rules
 from monitor.topics import ensure_topics
-from schemas import FeedPolled
+from schemas import FeedPolled, FeedStale
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +48,27 @@ async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) ->
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
-    return FetchLimits(
-        total_timeout_s=settings.fetch_timeout_s, max_body_bytes=settings.max_feed_bytes
+    return CollectorOptions.from_settings(settings).limits
+
+
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, metrics: Metrics | None = None
+) -> None:
+    """Tagger, router and escalator until `stop` is set.
+
+    With a web port, Faust's web server also serves /metrics: Faust's stream
+    metrics and the domain's (`metrics`, which `monitor run` shares with its collector).
+    """
+    # Rules and scoring first: a broken file fails before anything touches Kafka.
+    rules = load_rules(settings.rules_dir)
+    scoring = (
+        ScoringConfig.load(settings.scoring_file) if settings.scoring_file else ScoringConfig.load()
     )
-
-
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Tagger, router and escalator until `stop` is set."""
     await ensure_topics(settings)
-    pipeline = create_pipeline(settings)
+    metrics = metrics if metrics is not None else Metrics()
+    pipeline = create_pipeline(settings, rules=rules, scoring=scoring, observe=metrics.observe)
+    if settings.web_port is not None:
+        instrument(pipeline.app, metrics)
     await pipeline.app.start()
     log.info("worker started: rules %s", pipeline.rules.version)
     try:
@@ -71,20 +85,27 @@ async def run_collector(
     once: bool = False,
     on_poll: Callable[[FeedPolled], None] | None = None,
     on_round: Callable[[RoundReport], None] | None = None,
+    on_stale: Callable[[FeedStale], None] | None = None,
 ) -> list[RoundReport]:
-    """Poll every feed each interval (or once) and publish what is new."""
+    """Poll every feed on its schedule (or each once) and publish what is new.
+
+    The collector's memory is restored from `collector.state` first, so a restart
+    neither republishes nor loses items. With `once`, returns the one round's
+    report; otherwise runs until `stop` and reports each interval through `on_round`.
+    """
     await ensure_topics(settings)
-    memory = CollectorMemory()
-    reports: list[RoundReport] = []
-    limits = fetch_limits(settings)
-    async with producer(settings) as client, aiohttp.ClientSession() as session:
-        while not stop.is_set():
-            report = await collect_round(feeds, session, client, memory, limits, utc_now, on_poll)
-            reports.append(report)
+    options = CollectorOptions.from_settings(settings)
+    states = await load_states(settings)
+    async with (
+        producer(settings) as client,
+        guarded_session(options.policy, limit=options.concurrency) as session,
+    ):
+        collector = Collector(feeds, client, session, options, utc_now, states=states)
+        collector.on_poll, collector.on_stale = on_poll, on_stale
+        if once:
+            report = await collector.run_once()
             if on_round is not None:
                 on_round(report)
-            if once:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.poll_interval_s)
-    return reports
+            return [report]
+        await collector.run(stop, on_round)
+    return []

@@ -18,12 +18,14 @@ from aiokafka.errors import TopicAlreadyExistsError
 from monitor.config import Settings
 from schemas import (
     DeadLetter,
+    DigestCompiled,
     EscalationNotice,
     Event,
     FeedPolled,
     ItemCollected,
     ItemTagged,
     TensionState,
+    WebhookFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,22 @@ NEWS_DEADLETTER = TopicSpec(
     partitions=1,
 )
 
+# Written by the alert consumers (monitor/delivery), not by the stream processors.
+ALERTS_DIGESTS = TopicSpec(
+    "alerts.digests",
+    "dyad",
+    DigestCompiled,
+    "A summary per period: level over the period, top stories, counts per signal",
+    partitions=1,
+)
+WEBHOOKS_DEADLETTER = TopicSpec(
+    "alerts.webhooks.deadletter",
+    "notice_id",
+    WebhookFailed,
+    "Notices a webhook subscriber did not accept after every retry, with the reason",
+    partitions=1,
+)
+
 PUBLIC_TOPICS: tuple[TopicSpec, ...] = (
     NEWS_ITEMS,
     NEWS_TAGGED,
@@ -85,7 +103,23 @@ PUBLIC_TOPICS: tuple[TopicSpec, ...] = (
     TENSION_STATE,
     FEEDS_HEALTH,
     NEWS_DEADLETTER,
+    ALERTS_DIGESTS,
+    WEBHOOKS_DEADLETTER,
 )
+
+# The collectors' memory: per feed, what was published (item id → revision), the
+# cache validators and the schedule. Compacted, so the latest record per feed is
+# what counts; readers keep the last record per key, since the embedded broker
+# does not compact.
+COLLECTOR_STATE = TopicSpec(
+    "collector.state",
+    "feed URL",
+    None,
+    "What the collector published per feed, for restarts (compacted)",
+    partitions=1,
+    config=COMPACTED,
+)
+INTERNAL_TOPICS: tuple[TopicSpec, ...] = (COLLECTOR_STATE,)
 
 TENSION_TABLE = "tension"
 
@@ -105,7 +139,7 @@ def changelog_topics(settings: Settings) -> tuple[TopicSpec, ...]:
 
 
 def all_topics(settings: Settings) -> tuple[TopicSpec, ...]:
-    return PUBLIC_TOPICS + changelog_topics(settings)
+    return PUBLIC_TOPICS + INTERNAL_TOPICS + changelog_topics(settings)
 
 
 async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) -> list[str]:

@@ -243,6 +243,71 @@ class DeadLetter(Event):
     failed_at: UtcDatetime
 
 
+class WebhookFailed(Event):
+    """A notice a webhook subscriber did not accept after every retry.
+
+    Topic `alerts.webhooks.deadletter`, key `notice_id`. Carries the notice, so it
+    can be delivered again once the subscriber is back.
+    """
+
+    schema_version: Literal[1] = 1
+    subscriber: str = Field(description="The subscriber's name in the webhook file")
+    url: str
+    delivery_id: str = Field(description="The X-Monitor-Delivery header every attempt carried")
+    notice_id: str
+    attempts: int = Field(ge=1)
+    last_status: int | None = Field(description="The last HTTP status, null if none came back")
+    reason: str = Field(description="Why the last attempt failed")
+    permanent: bool = Field(description="True when the receiver refused it (4xx): not retried")
+    notice: EscalationNotice
+    failed_at: UtcDatetime
+
+
+class LevelSpan(Event):
+    """A level held from `since` (within a digest's period)."""
+
+    level: Level
+    since: UtcDatetime
+    index: float = Field(description="The index when the level was entered, or at period start")
+
+
+class DigestStory(Event):
+    """One of a digest's top stories."""
+
+    item_id: str
+    headline: str
+    source: str
+    link: str | None = None
+    published: UtcDatetime
+    signals: list[SignalId]
+    weight: float = Field(description="Sum of the absolute weights of its signals")
+
+
+class DigestCompiled(Event):
+    """A summary of one period for one dyad. Topic `alerts.digests`, key `dyad`.
+
+    Periods are in event time: an item counts in the period it happened in.
+    """
+
+    schema_version: Literal[1] = 1
+    digest_id: str = Field(description="Derived from dyad and period: the same period, same id")
+    dyad: str
+    period_start: UtcDatetime
+    period_end: UtcDatetime = Field(description="Exclusive")
+    level_start: Level
+    level_end: Level
+    level_max: Level
+    index_end: float
+    index_max: float
+    levels: list[LevelSpan] = Field(description="The level over the period, in order")
+    notices: int = Field(ge=0, description="Escalation notices raised in the period")
+    notice_ids: list[str]
+    items_relevant: int = Field(ge=0)
+    signals: dict[str, int] = Field(description="Relevant items per signal")
+    top_stories: list[DigestStory]
+    compiled_at: UtcDatetime
+
+
 E = TypeVar("E", bound=Event)
 
 

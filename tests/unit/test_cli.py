@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from monitor.cli import build_settings, main
 
-COMMANDS = ["alerts", "broker", "collect", "demo", "run", "topics", "worker"]
+COMMANDS = ["alerts", "broker", "collect", "demo", "evaluate", "run", "tag", "topics", "worker"]
+COMMANDS += ["status", "deliver", "digest", "dashboard"]  # operators and subscribers
 
 
 def test_the_entry_point_offers_every_role() -> None:

@@ -21,7 +21,7 @@ from monitor.broker import EmbeddedBroker
 from monitor.collect.catalogue import load_catalogue
 from monitor.config import DEFAULT_FEEDS, Settings
 from monitor.errors import MonitorError
-from monitor.tagging.commands import evaluate_command, tag_command
+from monitor.tagging.commands import evaluate_command, rules_option, tag_command
 from monitor.topics import ALERTS_ESCALATIONS, all_topics, ensure_topics
 from schemas import EscalationNotice, decode
 
@@ -394,25 +394,20 @@ def feeds_check(no_probe: bool, **options: Any) -> None:
         sys.exit(2)
 
 
+scoring_option = click.option(
+    "--scoring",
+    "scoring_file",
+    envvar="MONITOR_SCORING",
+    show_envvar=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Escalation scoring file (default: the bundled monitor/escalation/scoring.toml).",
+)
+
+
 def worker_options(command: F) -> F:
-    command = click.option(
-        "--rules",
-        "rules_dir",
-        envvar="MONITOR_RULES_DIR",
-        show_envvar=True,
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
-        default=None,
-        help="Directory of tagging rule files (default: the bundled rules).",
-    )(command)
-    command = click.option(
-        "--scoring",
-        "scoring_file",
-        envvar="MONITOR_SCORING",
-        show_envvar=True,
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        default=None,
-        help="Escalation scoring file (default: the bundled scoring.toml).",
-    )(command)
+    command = rules_option(command)
+    command = scoring_option(command)
     command = click.option(
         "--data-dir",
         envvar="MONITOR_DATA_DIR",
@@ -945,16 +940,6 @@ def _round_line(report: Any) -> str:
     return "; ".join([line, *filter(None, extras)])
 
 
-scoring_option = click.option(
-    "--scoring",
-    envvar="MONITOR_SCORING",
-    show_envvar=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Escalation scoring file (default: the bundled monitor/escalation/scoring.toml).",
-)
-
-
 def _load_scoring(path: Path | None) -> Any:
     from monitor.escalation.scoring import ScoringConfig
 
@@ -1009,21 +994,13 @@ def _load_archive(path: Path) -> Any:
     " (a live stream decides them only when later items arrive).",
 )
 @scoring_option
-@click.option(
-    "--rules",
-    "rules_dir",
-    envvar="MONITOR_RULES_DIR",
-    show_envvar=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Directory of rule files (default: the bundled rules).",
-)
+@rules_option
 def backtest(
     corpus: Path,
     as_json: bool,
     timeline: Path | None,
     settle: bool,
-    scoring: Path | None,
+    scoring_file: Path | None,
     rules_dir: Path | None,
 ) -> None:
     """Run the escalation over an archive of items (JSON lines), without a broker."""
@@ -1034,7 +1011,7 @@ def backtest(
 
     items = _load_archive(corpus)
     rules = _load_rules(rules_dir)
-    config = _load_scoring(scoring)
+    config = _load_scoring(scoring_file)
     with Progress("backtest", total=len(items), unit="items") as progress:
         result = run_backtest(items, rules, config, settle=settle, on_item=progress.advance)
     for notice in result.notices:
@@ -1073,16 +1050,8 @@ def ingest(archive: Path, **options: Any) -> None:
     help="Rebuild the derived topics and the escalator's table (stop the workers first).",
 )
 @scoring_option
-@click.option(
-    "--rules",
-    "rules_dir",
-    envvar="MONITOR_RULES_DIR",
-    show_envvar=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Directory of rule files (default: the bundled rules).",
-)
-def replay(apply: bool, scoring: Path | None, rules_dir: Path | None, **options: Any) -> None:
+@rules_option
+def replay(apply: bool, scoring_file: Path | None, rules_dir: Path | None, **options: Any) -> None:
     """Derive everything again from news.items with the current rules; say what changed."""
     from monitor.delivery.terminal import format_replay_report
     from monitor.escalation.replay import derive, rebuild
@@ -1090,7 +1059,7 @@ def replay(apply: bool, scoring: Path | None, rules_dir: Path | None, **options:
 
     settings = build_settings(**options)
     rules = _load_rules(rules_dir)
-    config = _load_scoring(scoring)
+    config = _load_scoring(scoring_file)
     with Progress("reading news.items", unit="records") as progress:
         report = _run(derive(settings, rules, config, progress.advance))
     click.echo(format_replay_report(report))

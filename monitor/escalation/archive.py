@@ -113,3 +113,22 @@ def load_archive(path: Path) -> list[ItemCollected]:
             assert latest is not None
             items.append(collected_from(record[1], latest))
     return items
+
+
+def retold(source: Path, copies: int, destination: Path, years_apart: int = 3) -> Path:
+    """A longer timeline: the archive told again `copies` times, `years_apart` years later
+    each time, with ids and links of its own (for soak tests and benchmarks)."""
+    lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out = []
+    for copy in range(copies):
+        for line in lines:
+            item = json.loads(line)
+            if item.get("published"):
+                year = int(item["published"][:4]) + years_apart * copy
+                item["published"] = f"{year}{item['published'][4:]}"
+            item["id"] = f"{item['id']}-{copy}"
+            if item.get("link"):
+                item["link"] = f"{item['link']}?copy={copy}"
+            out.append(json.dumps(item, ensure_ascii=False))
+    destination.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return destination

@@ -35,11 +35,9 @@ from monitor.escalation.stories import (
     Story,
     StoryItem,
     StoryRules,
-    context_only,
     corroboration,
     find_story,
     origins,
-    sources_per_signal,
     story_id_for,
 )
 from schemas import (
@@ -198,6 +196,8 @@ class DyadState(BaseModel):
     forgotten: list[str] = []
     last_burst: dict[str, UtcDatetime] = {}
     last_notice_id: str | None = None
+    last_judged: UtcDatetime | None = None
+    last_forgetting: UtcDatetime | None = None
 
 
 @dataclass(frozen=True)
@@ -222,9 +222,9 @@ def story_breakdown(
     if story.first_seen > now:
         return {}
     age = now - story.first_seen
-    context = context_only(story, now, config.deescalatory)
+    context = story.context
     weights = {}
-    for signal, sources in sources_per_signal(story, config.stories, now).items():
+    for signal, sources in story.sources.items():
         weight = config.weights.get(signal, 0.0)
         if not weight:
             continue
@@ -256,7 +256,7 @@ def settlement_factors(
     for story in ordered:
         strength = -sum(
             config.weights[signal] * corroboration(sources, config.stories.corroboration)
-            for signal, sources in sources_per_signal(story, config.stories, now).items()
+            for signal, sources in story.sources.items()
             if config.weights.get(signal, 0.0) < 0
         )
         if strength > 0:
@@ -379,6 +379,7 @@ class _Fold:
     last_notice_id: str | None
     notices: list[EscalationNotice]
     forgotten: list[str]
+    last_judged: datetime | None
 
     @classmethod
     def of(cls, state: DyadState) -> _Fold:
@@ -392,43 +393,53 @@ class _Fold:
             last_notice_id=state.last_notice_id,
             notices=[],
             forgotten=list(state.forgotten),
+            last_judged=state.last_judged,
         )
 
     def place(self, item: StoryItem, config: ScoringConfig) -> None:
         """Put an item into its story: its old one if it is a revision, else found or new."""
         known = self.item_story.get(item.item_id)
         if known is not None and known in self.stories:
-            self.stories[known] = self.stories[known].with_item(item)
+            self.stories[known] = self.stories[known].with_item(
+                item, config.stories, config.deescalatory
+            )
             return
         story_id = find_story(self.stories, item, config.stories)
         if story_id is None:
-            story = Story(story_id=story_id_for(item), first_seen=item.event_time, items={})
-            story_id = story.story_id
-            self.stories[story_id] = story.with_item(item)
+            story_id = story_id_for(item)
+            self.stories[story_id] = Story.of(
+                story_id, {item.item_id: item}, config.stories, config.deescalatory
+            )
         else:
-            self.stories[story_id] = self.stories[story_id].with_item(item)
+            self.stories[story_id] = self.stories[story_id].with_item(
+                item, config.stories, config.deescalatory
+            )
         self.item_story[item.item_id] = story_id
 
-    def withdraw(self, item_id: str) -> None:
+    def withdraw(self, item_id: str, config: ScoringConfig) -> None:
         """A revision made the item irrelevant: it leaves its story (and an empty story goes)."""
         story_id = self.item_story.pop(item_id, None)
         story = self.stories.get(story_id) if story_id is not None else None
         if story is None:
             return
-        items = {key: value for key, value in story.items.items() if key != item_id}
-        if items:
-            first_seen = min(value.event_time for value in items.values())
-            self.stories[story.story_id] = story.model_copy(
-                update={"items": items, "first_seen": first_seen}
-            )
-        else:
+        remaining = story.without_item(item_id, config.stories, config.deescalatory)
+        if remaining is None:
             del self.stories[story.story_id]
+        else:
+            self.stories[story.story_id] = remaining
 
     def evaluate(self, point: PendingItem, config: ScoringConfig, rules_version: str) -> None:
         """The level (and bursts) at one settled item's event time."""
         now = point.event_time
-        if point.story_item is None and self.level == "calm":
-            return  # time passing cannot lower calm; only new stories raise
+        if point.story_item is None and (
+            self.level == "calm"
+            or (self.last_judged is not None and now - self.last_judged < JUDGE_TICKS_EVERY)
+        ):
+            # Only new stories raise; time passing only lowers, and judging that
+            # hourly in event time is plenty. Deterministic: it depends on event
+            # times alone, so live and backtest still agree.
+            return
+        self.last_judged = now
         breakdown = breakdown_at(self.stories.values(), now, config)
         index = index_of(breakdown)
         held_for = now - self.level_since if self.level_since is not None else None
@@ -529,6 +540,9 @@ class _Fold:
 
 # Enough to cover what a crash can redeliver (the items of one commit interval).
 FORGOTTEN_KEPT = 2000
+# How often, in event time, ticks have the level judged and old stories forgotten.
+JUDGE_TICKS_EVERY = timedelta(hours=1)
+FORGET_EVERY = timedelta(days=1)
 
 
 def _trace(item_id: str, revision: str) -> str:
@@ -561,7 +575,7 @@ def escalate(state: DyadState, item: ItemTagged, config: ScoringConfig) -> Escal
     pending = dict(state.pending)
     story_item = story_item_of(item) if relevant else None
     if story_item is None and item.item_id in state.item_story:
-        fold.withdraw(item.item_id)
+        fold.withdraw(item.item_id, config)
     elif late or (story_item is not None and item.item_id in state.item_story):
         # Too late to be decided in order, or a new revision of a settled item: it
         # counts from now on, at its own event time, and the level is judged again
@@ -596,7 +610,10 @@ def escalate(state: DyadState, item: ItemTagged, config: ScoringConfig) -> Escal
             fold.place(point.story_item, config)
         fold.evaluate(point, config, item.rules_version)
     settled_at = max(state.settled_at or settle_until, settle_until)
-    fold.forget(settled_at, config)
+    last_forgetting = state.last_forgetting
+    if last_forgetting is None or settled_at - last_forgetting >= FORGET_EVERY:
+        fold.forget(settled_at, config)
+        last_forgetting = settled_at
 
     next_state = DyadState(
         dyad=state.dyad,
@@ -610,6 +627,8 @@ def escalate(state: DyadState, item: ItemTagged, config: ScoringConfig) -> Escal
         forgotten=fold.forgotten,
         last_burst=fold.last_burst,
         last_notice_id=fold.last_notice_id,
+        last_judged=fold.last_judged,
+        last_forgetting=last_forgetting,
     )
     return Escalation(next_state, tuple(fold.notices), changed=True)
 
@@ -638,6 +657,7 @@ def settle_all(state: DyadState, config: ScoringConfig, rules_version: str) -> E
             "item_story": fold.item_story,
             "last_burst": fold.last_burst,
             "last_notice_id": fold.last_notice_id,
+            "last_judged": fold.last_judged,
         }
     )
     return Escalation(next_state, tuple(fold.notices), changed=True)

@@ -4,7 +4,7 @@ The same event reported by ten outlets is one story with ten sources. Two
 rules put an item into an existing story:
 
 - its text is a near-duplicate of an item of the story in the same language
-  (64-bit SimHash over words and word pairs, within a Hamming distance), or
+  (64-bit SimHash over its words, within a Hamming distance), or
 - it is in a language the story does not have yet, carries the same kind of
   signals (by Jaccard overlap) and was published within a short window of
   the story's start: the same event told in another language. (Within one
@@ -23,12 +23,11 @@ detection of news copy has long used.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict
 
@@ -36,24 +35,37 @@ from schemas.events import UtcDatetime
 
 FINGERPRINT_BITS = 64
 _WORD = re.compile(r"\w{2,}")
-# Each byte value as 8 little-endian bytes holding its bits, so that summing
-# the spread integers counts set bits in 64 independent 8-bit lanes.
-_SPREAD = [bytes((value >> bit) & 1 for bit in range(8)) for value in range(256)]
+# Bit-sliced counting: every bit of a 64-bit hash gets an 8-bit lane of its own
+# in one big integer, so adding the spread hashes counts, per bit, how many
+# features set it. _LANES[k][v] is byte k of a hash, of value v, so spread.
+_LANES = [
+    [
+        sum(((value >> bit) & 1) << (8 * (8 * position + bit)) for bit in range(8))
+        for value in range(256)
+    ]
+    for position in range(8)
+]
 # Lanes are 8 bits wide: beyond 255 features a lane could overflow.
 _MAX_FEATURES = 255
 
 
 def fingerprint(text: str) -> int:
-    """SimHash of the text's words and word pairs: similar texts, close fingerprints."""
-    words = _WORD.findall(text.casefold())
-    features = dict.fromkeys(words + [f"{a} {b}" for a, b in itertools.pairwise(words)])
-    chosen = list(features)[:_MAX_FEATURES]
+    """SimHash of the text's distinct words: similar texts, close fingerprints.
+
+    Words alone, not word pairs: on headline-length text a changed word would
+    otherwise move three features of some twenty, and a wire copy with one word
+    edited would land as far away as a different report.
+    """
+    chosen = list(dict.fromkeys(_WORD.findall(text.casefold())))[:_MAX_FEATURES]
     if not chosen:
         return 0
     lanes = 0
+    l0, l1, l2, l3, l4, l5, l6, l7 = _LANES
     for feature in chosen:
-        digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
-        lanes += int.from_bytes(b"".join(_SPREAD[byte] for byte in digest), "little")
+        d = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+        lanes += (
+            l0[d[0]] + l1[d[1]] + l2[d[2]] + l3[d[3]] + l4[d[4]] + l5[d[5]] + l6[d[6]] + l7[d[7]]
+        )
     counts = lanes.to_bytes(FINGERPRINT_BITS, "little")
     threshold = len(chosen) / 2
     return sum(1 << bit for bit, count in enumerate(counts) if count > threshold)
@@ -91,23 +103,54 @@ class StoryItem(BaseModel):
 
 
 class Story(BaseModel):
+    """A group of items about one event, with what the index needs kept beside it.
+
+    `sources` and `context` are derived from the items (and the rules) whenever
+    an item joins or leaves, so that evaluating the index does not redo them.
+    """
+
     model_config = ConfigDict(frozen=True)
 
     story_id: str
     first_seen: UtcDatetime
     items: dict[str, StoryItem]
+    sources: dict[str, int] = {}  # signal → independent origins reporting it
+    context: tuple[str, ...] = ()  # escalatory signals named only beside de-escalatory ones
+
+    @classmethod
+    def of(
+        cls,
+        story_id: str,
+        items: Mapping[str, StoryItem],
+        rules: StoryRules,
+        deescalatory: frozenset[str],
+    ) -> Story:
+        values = list(items.values())
+        return cls(
+            story_id=story_id,
+            first_seen=min(item.event_time for item in values),
+            items=dict(items),
+            sources=sources_per_signal(values, rules),
+            context=tuple(sorted(context_only(values, deescalatory))),
+        )
 
     @property
     def signals(self) -> frozenset[str]:
-        return frozenset(s for item in self.items.values() for s in item.signals)
+        return frozenset(self.sources)
 
     @property
     def lead(self) -> StoryItem:
         """The earliest item: its headline and link stand for the story."""
         return min(self.items.values(), key=lambda item: (item.event_time, item.item_id))
 
-    def with_item(self, item: StoryItem) -> Story:
-        return self.model_copy(update={"items": {**self.items, item.item_id: item}})
+    def with_item(self, item: StoryItem, rules: StoryRules, deescalatory: frozenset[str]) -> Story:
+        return Story.of(self.story_id, {**self.items, item.item_id: item}, rules, deescalatory)
+
+    def without_item(
+        self, item_id: str, rules: StoryRules, deescalatory: frozenset[str]
+    ) -> Story | None:
+        items = {key: value for key, value in self.items.items() if key != item_id}
+        return Story.of(self.story_id, items, rules, deescalatory) if items else None
 
 
 def story_id_for(item: StoryItem) -> str:
@@ -168,17 +211,16 @@ def origins(items: Iterable[StoryItem], rules: StoryRules) -> list[list[StoryIte
     return groups
 
 
-def sources_per_signal(story: Story, rules: StoryRules, until: datetime) -> dict[str, int]:
-    """For each signal, how many independent origins report it by `until`."""
-    visible = [item for item in story.items.values() if item.event_time <= until]
+def sources_per_signal(items: Iterable[StoryItem], rules: StoryRules) -> dict[str, int]:
+    """For each signal, how many independent origins report it."""
     counts: dict[str, int] = {}
-    for group in origins(visible, rules):
+    for group in origins(items, rules):
         for signal in {s for item in group for s in item.signals}:
             counts[signal] = counts.get(signal, 0) + 1
     return counts
 
 
-def context_only(story: Story, until: datetime, deescalatory: frozenset[str]) -> frozenset[str]:
+def context_only(items: Iterable[StoryItem], deescalatory: frozenset[str]) -> frozenset[str]:
     """Escalatory signals that every item reporting them mentions beside a de-escalatory one.
 
     "Putin admits air defence hit the jet and promises compensation" is about
@@ -186,9 +228,7 @@ def context_only(story: Story, until: datetime, deescalatory: frozenset[str]) ->
     """
     plain: set[str] = set()
     mentioned: set[str] = set()
-    for item in story.items.values():
-        if item.event_time > until:
-            continue
+    for item in items:
         escalatory = set(item.signals) - deescalatory
         mentioned |= escalatory
         if not set(item.signals) & deescalatory:

@@ -53,7 +53,7 @@ rules_option = click.option(
     "rules_dir",
     envvar="MONITOR_RULES_DIR",
     show_envvar=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Directory of rule files (default: the bundled rules).",
 )

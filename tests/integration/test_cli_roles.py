@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,22 +16,11 @@ from monitor.demo import serve_directory
 from monitor.kafka import read_topic
 from monitor.topics import FEEDS_HEALTH, NEWS_ITEMS
 from schemas import FeedPolled, ItemCollected, decode
+from tests.integration.support import monitor
 
 pytestmark = pytest.mark.integration
 
 SAMPLES = Path(__file__).parents[2] / "monitor" / "samples" / "feeds"
-
-
-async def monitor(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )
 
 
 async def test_monitor_broker_serves_kafka_until_ctrl_c() -> None:

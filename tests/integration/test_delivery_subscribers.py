@@ -11,9 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -45,6 +43,7 @@ from schemas import (
     WebhookFailed,
     decode,
 )
+from tests.integration.support import monitor
 
 pytestmark = pytest.mark.integration
 
@@ -229,18 +228,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     state.base_url = f"http://127.0.0.1:{port}"
     yield state
     await runner.cleanup()
-
-
-async def monitor(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )
 
 
 async def until(

@@ -7,10 +7,7 @@ uninterrupted run reaches, without counting anything twice.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -20,7 +17,7 @@ import pytest
 
 from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
-from monitor.escalation.archive import load_archive
+from monitor.escalation.archive import load_archive, retold
 from monitor.escalation.backtest import BacktestResult, backtest
 from monitor.escalation.scoring import ScoringConfig, tension_state_of
 from monitor.kafka import read_topic
@@ -28,39 +25,11 @@ from monitor.streams import create_pipeline
 from monitor.tagging.rules import load_rules
 from monitor.topics import ALERTS_ESCALATIONS, TENSION_STATE
 from schemas import EscalationNotice, ItemCollected, TensionState, decode
+from tests.integration.support import monitor
 
 pytestmark = pytest.mark.integration
 
 CORPUS = Path(__file__).parents[1] / "data" / "dev.jsonl"
-
-
-def longer_timeline(tmp_path: Path, repeats: int = 3) -> Path:
-    """The corpus told again, a few years later each time, with ids of its own."""
-    lines = CORPUS.read_text(encoding="utf-8").splitlines()
-    out = []
-    for copy in range(repeats):
-        for line in lines:
-            item = json.loads(line)
-            year = int(item["published"][:4]) + 3 * copy
-            item["published"] = f"{year}{item['published'][4:]}"
-            item["id"] = f"{item['id']}-{copy}"
-            item["link"] = f"{item['link']}?copy={copy}"
-            out.append(json.dumps(item, ensure_ascii=False))
-    path = tmp_path / "timeline.jsonl"
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    return path
-
-
-async def monitor(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **env},
-    )
 
 
 @pytest.fixture
@@ -149,7 +118,7 @@ async def test_streaming_a_corpus_through_the_broker_gives_the_backtest_s_notice
 async def test_a_worker_killed_mid_stream_resumes_without_counting_anything_twice(
     broker_settings: Settings, tmp_path: Path
 ) -> None:
-    archive = longer_timeline(tmp_path)
+    archive = retold(CORPUS, 3, tmp_path / "timeline.jsonl")
     items, result = expected(archive)
     await run_ingest(broker_settings, archive)
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,22 +24,11 @@ from monitor.kafka import producer, publish
 from monitor.records import Outgoing
 from monitor.topics import NEWS_ITEMS
 from schemas import ItemCollected
+from tests.integration.support import monitor
 
 pytestmark = pytest.mark.integration
 
 SAMPLES = Path(__file__).parents[2] / "monitor" / "samples" / "feeds"
-
-
-async def monitor(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.fixture(scope="module")

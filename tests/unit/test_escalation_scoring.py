@@ -20,7 +20,7 @@ from monitor.escalation.scoring import (
     story_breakdown,
     tension_state_of,
 )
-from monitor.escalation.stories import fingerprint, sources_per_signal
+from monitor.escalation.stories import distance, fingerprint
 from schemas import DYAD_AZ_RU, EscalationNotice, ItemTagged
 
 CONFIG = ScoringConfig.load()
@@ -167,9 +167,7 @@ def test_one_event_reported_by_three_outlets_is_one_story_with_three_sources() -
     state, _ = fold(reports)
     [story] = state.stories.values()
     assert set(story.items) == {"wire", "ru", "de"}
-    assert sources_per_signal(story, CONFIG.stories, T0 + timedelta(days=1)) == {
-        "armed_incident": 3
-    }
+    assert story.sources == {"armed_incident": 3}
     one_source, _ = fold(reports[:1])
     [single] = one_source.stories.values()
     at = T0 + timedelta(hours=3)
@@ -191,7 +189,7 @@ def test_a_copy_of_the_same_wire_text_is_not_an_independent_source() -> None:
     state, _ = fold([original, copy])
     [story] = state.stories.values()
     assert len(story.items) == 2
-    assert sources_per_signal(story, CONFIG.stories, T0 + timedelta(days=1)) == {"detentions": 1}
+    assert story.sources == {"detentions": 1}
 
 
 def test_unrelated_events_on_the_same_day_are_separate_stories() -> None:
@@ -429,3 +427,12 @@ def test_a_broken_scoring_file_fails_with_the_file_and_reason(tmp_path: Path) ->
     )
     with pytest.raises(ScoringConfigError, match=r"unknown signals.*weather"):
         ScoringConfig.load(broken)
+
+
+def test_a_wire_copy_fingerprints_close_and_an_unrelated_text_far() -> None:
+    wire = "Russian air defence shot down the Azerbaijan Airlines plane over Grozny, Baku says"
+    copy = "Russian air defence shot down the Azerbaijan Airlines jet over Grozny, Baku says"
+    other = "Moscow, Idaho, city council approves new bike lanes in the university town"
+    assert distance(fingerprint(wire), fingerprint(wire)) == 0
+    assert distance(fingerprint(wire), fingerprint(copy)) <= CONFIG.stories.copy_distance
+    assert distance(fingerprint(wire), fingerprint(other)) > CONFIG.stories.text_distance

@@ -1,0 +1,191 @@
+"""Escalation benchmarks: the backtest path, and the streaming path against its baselines.
+
+    .venv/bin/python bench/bench_escalation.py [--items N]
+
+1. Backtest (no broker): items/s of tagging + escalation over a long timeline
+   made from the labelled corpus, and of the escalation fold alone.
+2. Streaming, on one embedded broker and the same input topic, measured in one
+   run: a plain aiokafka consume→produce loop, Faust's own pass-through agent,
+   and our pipeline (tagger → router → escalator), from the first record each
+   saw to the last. Printed as µs per item and as ratios.
+
+Absolute numbers drift on a shared machine; compare the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from monitor.broker import EmbeddedBroker
+from monitor.config import Settings
+from monitor.escalation.archive import load_archive, retold
+from monitor.escalation.backtest import backtest
+from monitor.escalation.replay import ingest
+from monitor.escalation.scoring import DyadState, ScoringConfig, escalate
+from monitor.records import Outgoing
+from monitor.streams import create_pipeline, faust_broker_urls
+from monitor.tagging.agent import tagged_item
+from monitor.tagging.rules import load_rules
+from monitor.topics import NEWS_ITEMS, TENSION_STATE, TopicSpec, ensure_topics
+from schemas import DYAD_AZ_RU, ItemCollected
+
+CORPUS = Path(__file__).parents[1] / "tests" / "data" / "dev.jsonl"
+
+
+def bench_backtest(items: list[ItemCollected]) -> None:
+    rules, scoring = load_rules(), ScoringConfig.load()
+    best_full = best_fold = float("inf")
+    tagged = [tagged_item(item, rules) for item in items]
+    ordered = sorted(tagged, key=lambda t: (t.event_time, t.item_id))
+    for _ in range(3):
+        started = time.perf_counter()
+        backtest(items, rules, scoring)
+        best_full = min(best_full, time.perf_counter() - started)
+        started = time.perf_counter()
+        state = DyadState(dyad=DYAD_AZ_RU)
+        for item in ordered:
+            state = escalate(state, item, scoring).state
+        best_fold = min(best_fold, time.perf_counter() - started)
+    relevant = sum(1 for t in tagged if t.relevant)
+    print(f"backtest over {len(items)} items ({relevant} relevant), best of 3:")
+    print(f"  tag + escalate   {len(items) / best_full:>10,.0f} items/s")
+    print(f"  escalate alone   {len(items) / best_fold:>10,.0f} items/s")
+
+
+async def plain_loop(settings: Settings, count: int, out: str) -> float:
+    consumer = AIOKafkaConsumer(
+        NEWS_ITEMS.name,
+        bootstrap_servers=settings.bootstrap,
+        group_id="bench-plain",
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    await consumer.start()
+    await producer.start()
+    try:
+        seen, first = 0, 0.0
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=500)
+            for messages in batches.values():
+                for message in messages:
+                    first = first or time.perf_counter()
+                    await producer.send(out, key=message.key, value=message.value)
+                    seen += 1
+        await producer.flush()
+        return time.perf_counter() - first
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def faust_pass_through(settings: Settings, count: int, out: str) -> float:
+    app = faust.App(
+        "bench-pass-through",
+        broker=faust_broker_urls(settings.bootstrap),
+        store="memory://",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_session_timeout=settings.session_timeout_s,
+        web_enabled=False,
+        datadir=str(settings.data_dir / "pass-through"),
+    )
+    source = app.topic(NEWS_ITEMS.name, key_serializer="raw", value_serializer="raw")
+    sink = app.topic(out, key_serializer="raw", value_serializer="raw")
+    done = asyncio.Event()
+    marks: list[float] = []
+
+    @app.agent(source, concurrency=1)
+    async def pass_through(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            marks.append(time.perf_counter())
+            await sink.send(key=event.key, value=event.value)
+            if len(marks) == count:
+                done.set()
+
+    await app.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=600)
+        await app.producer.flush()
+        return time.perf_counter() - marks[0]
+    finally:
+        await app.stop()
+
+
+async def our_pipeline(settings: Settings, count: int) -> float:
+    done = asyncio.Event()
+    marks: list[float] = []
+    escalated = 0
+
+    def observe(outgoing: list[Outgoing]) -> None:
+        nonlocal escalated
+        marks.append(time.perf_counter())
+        escalated += sum(1 for record in outgoing if record.topic is TENSION_STATE)
+        if escalated >= count:
+            done.set()
+
+    pipeline = create_pipeline(replace(settings, app_id="bench-monitor"), observe=observe)
+    await pipeline.app.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=600)
+        return time.perf_counter() - marks[0]
+    finally:
+        await pipeline.app.stop()
+
+
+async def bench_streaming(items: list[ItemCollected]) -> None:
+    with tempfile.TemporaryDirectory() as data:
+        async with EmbeddedBroker() as broker:
+            settings = replace(
+                Settings(),
+                bootstrap=broker.bootstrap,
+                data_dir=Path(data),
+                rebalance_timeout_s=4.0,
+            )
+            outputs = [TopicSpec(f"bench.out.{name}", "-", None, "") for name in ("a", "b")]
+            await ensure_topics(settings)
+            await ensure_topics(settings, outputs)
+            await ingest(settings, items, lambda _: None)
+            count = len(items)
+            plain = await plain_loop(settings, count, outputs[0].name)
+            passing = await faust_pass_through(settings, count, outputs[1].name)
+            ours = await our_pipeline(settings, count)
+    per_item = {
+        name: seconds / count * 1e6
+        for name, seconds in (
+            ("aiokafka loop", plain),
+            ("Faust pass-through", passing),
+            ("our pipeline", ours),
+        )
+    }
+    print(f"streaming {count} items through the embedded broker (one partition):")
+    for name, micros in per_item.items():
+        print(f"  {name:<20} {micros:>8.0f} µs/item  {1e6 / micros:>8,.0f} items/s")
+    print(
+        f"  ratio ours / Faust pass-through: {ours / passing:.2f}x"
+        f"   (three agents and two extra hops against one)"
+    )
+    print(f"  ratio Faust pass-through / aiokafka loop: {passing / plain:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=10, help="corpus copies (240 items each)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        items = load_archive(retold(CORPUS, args.copies, Path(directory) / "timeline.jsonl"))
+    bench_backtest(items)
+    asyncio.run(bench_streaming(items))
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import tempfile
 import time
 from dataclasses import replace
@@ -177,13 +178,27 @@ async def bench_streaming(items: list[ItemCollected]) -> None:
     print(f"  ratio Faust pass-through / aiokafka loop: {passing / plain:.2f}x")
 
 
+def everyday_mix(timeline: Path, destination: Path) -> Path:
+    """About one item in ten relevant, as in real feeds (the corpus is half relevant)."""
+    lines = timeline.read_text(encoding="utf-8").splitlines()
+    relevant = [line for line in lines if json.loads(line)["gold"]["relevant"]]
+    unrelated = [line for line in lines if not json.loads(line)["gold"]["relevant"]]
+    destination.write_text("\n".join(unrelated + relevant[::9]) + "\n", encoding="utf-8")
+    return destination
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=10, help="corpus copies (240 items each)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        items = load_archive(retold(CORPUS, args.copies, Path(directory) / "timeline.jsonl"))
+        timeline = retold(CORPUS, args.copies, Path(directory) / "timeline.jsonl")
+        items = load_archive(timeline)
+        everyday = load_archive(everyday_mix(timeline, Path(directory) / "everyday.jsonl"))
+    print("== the corpus, half of it relevant ==")
     bench_backtest(items)
+    print("== an everyday mix, one item in ten relevant ==")
+    bench_backtest(everyday)
     asyncio.run(bench_streaming(items))
 
 

@@ -38,6 +38,8 @@ integration: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_tagger.py
+	$(BIN)/python bench/bench_escalation.py
+	$(BIN)/python bench/bench_collect.py
 
 ## schemas: re-export the JSON Schema documents after changing a contract
 schemas: $(VENV)/.installed-dev

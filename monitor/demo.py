@@ -37,6 +37,7 @@ from monitor.topics import (
     TopicSpec,
     ensure_topics,
 )
+from monitor.web import serving
 from schemas import EscalationNotice, FeedPolled, ItemTagged, TensionState, decode
 
 Echo = Callable[[str], None]
@@ -74,17 +75,8 @@ async def serve_directory(directory: Path, host: str = "127.0.0.1") -> AsyncIter
 
     app = web.Application()
     app.router.add_get("/{name}", feed)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, 0)
-    await site.start()
-    try:
-        server = site._server
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    async with serving(app, host) as port:
         yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 @dataclass

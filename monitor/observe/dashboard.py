@@ -43,6 +43,7 @@ from monitor.topics import (
     TENSION_STATE,
     TopicSpec,
 )
+from monitor.web import serving
 from schemas import (
     DeadLetter,
     EscalationNotice,
@@ -203,19 +204,11 @@ async def serve_dashboard(
         for spec in (TENSION_STATE, ALERTS_ESCALATIONS, FEEDS_HEALTH, NEWS_DEADLETTER)
     ]
     tasks.append(asyncio.create_task(_sample_streams(settings, state, max(1.0, refresh_s))))
-    runner = web.AppRunner(create_app(state, thresholds, refresh_s, scoring), access_log=None)
-    await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = port
-        server = site._server
-        if server is not None:
-            with contextlib.suppress(AttributeError, IndexError):
-                bound = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
-        yield f"http://{host}:{bound}/"
+        app = create_app(state, thresholds, refresh_s, scoring)
+        async with serving(app, host, port) as bound:
+            yield f"http://{host}:{bound}/"
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await runner.cleanup()

@@ -13,7 +13,6 @@ the demo) with "Duplicated timeseries".
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -28,6 +27,7 @@ from prometheus_client.registry import Collector
 from monitor.config import Settings
 from monitor.records import Outgoing
 from monitor.topics import ALERTS_ESCALATIONS, NEWS_DEADLETTER, NEWS_TAGGED, TENSION_STATE
+from monitor.web import serving
 from schemas import LEVELS, DeadLetter, EscalationNotice, FeedPolled, ItemTagged, TensionState
 from schemas import decode as decode_event
 
@@ -184,19 +184,8 @@ async def serve_metrics(metrics: Metrics, port: int, host: str = "0.0.0.0") -> A
 
     app = web.Application()
     app.router.add_get("/metrics", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = port
-        server = site._server
-        if server is not None:
-            with contextlib.suppress(AttributeError, IndexError):
-                bound = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+    async with serving(app, host, port) as bound:
         yield bound
-    finally:
-        await runner.cleanup()
 
 
 @asynccontextmanager

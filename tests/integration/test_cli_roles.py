@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from monitor.broker import EmbeddedBroker, free_port, wait_until_ready
+from monitor.broker import free_port, wait_until_ready
 from monitor.config import Settings
-from monitor.demo import serve_directory
 from monitor.kafka import read_topic
 from monitor.topics import FEEDS_HEALTH, NEWS_ITEMS
 from schemas import FeedPolled, ItemCollected, decode
@@ -35,25 +33,6 @@ async def test_monitor_broker_serves_kafka_until_ctrl_c() -> None:
     assert process.returncode == 0, text
     assert f"ready at 127.0.0.1:{port}" in text
     assert "stopped" in text
-
-
-@pytest.fixture(scope="module")
-async def own_broker() -> AsyncIterator[str]:
-    """A broker of this module's own: these roles fill topics the pipeline tests also use."""
-    async with EmbeddedBroker() as broker:
-        yield broker.bootstrap
-
-
-@pytest.fixture(scope="module")
-async def catalogue(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Path]:
-    async with serve_directory(SAMPLES) as base_url:
-        path = tmp_path_factory.mktemp("catalogue") / "feeds.toml"
-        path.write_text(
-            f'[[feeds]]\nurl = "{base_url}/caspian-wire.xml"\nname = "Caspian Wire"\n'
-            f'lang = "en"\n\n[[feeds]]\nurl = "{base_url}/missing.xml"\nname = "Gone"\n',
-            encoding="utf-8",
-        )
-        yield path
 
 
 async def test_collect_once_publishes_the_items_and_a_health_record_per_feed(

@@ -34,6 +34,7 @@ from monitor.topics import (
     WEBHOOKS_DEADLETTER,
     ensure_topics,
 )
+from monitor.web import serving
 from schemas import (
     DigestCompiled,
     EscalationNotice,
@@ -219,15 +220,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
     app = web.Application()
     app.router.add_post("/hooks/{name}", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    assert site._server is not None
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    state.base_url = f"http://127.0.0.1:{port}"
-    yield state
-    await runner.cleanup()
+    async with serving(app) as port:
+        state.base_url = f"http://127.0.0.1:{port}"
+        yield state
 
 
 async def until(

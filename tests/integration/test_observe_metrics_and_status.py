@@ -10,16 +10,14 @@ import asyncio
 import json
 import re
 import signal
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from monitor.broker import EmbeddedBroker, free_port
+from monitor.broker import free_port
 from monitor.config import Settings
-from monitor.demo import serve_directory
 from monitor.kafka import producer, publish
 from monitor.records import Outgoing
 from monitor.topics import NEWS_ITEMS
@@ -29,24 +27,6 @@ from tests.integration.support import monitor
 pytestmark = pytest.mark.integration
 
 SAMPLES = Path(__file__).parents[2] / "monitor" / "samples" / "feeds"
-
-
-@pytest.fixture(scope="module")
-async def own_broker() -> AsyncIterator[str]:
-    async with EmbeddedBroker() as broker:
-        yield broker.bootstrap
-
-
-@pytest.fixture(scope="module")
-async def catalogue(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Path]:
-    async with serve_directory(SAMPLES) as base_url:
-        path = tmp_path_factory.mktemp("catalogue") / "feeds.toml"
-        path.write_text(
-            f'[[feeds]]\nurl = "{base_url}/caspian-wire.xml"\nname = "Caspian Wire"\n'
-            f'lang = "en"\n\n[[feeds]]\nurl = "{base_url}/missing.xml"\nname = "Gone"\n',
-            encoding="utf-8",
-        )
-        yield path
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:

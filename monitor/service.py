@@ -9,6 +9,7 @@ import signal
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from monitor import tagging
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.fetch import FetchLimits
 from monitor.collect.guard import guarded_session
@@ -70,7 +71,11 @@ async def run_worker(
     if settings.web_port is not None:
         instrument(pipeline.app, metrics)
     await pipeline.app.start()
-    log.info("worker started: rules %s", pipeline.rules.version)
+    log.info(
+        "worker started: rules %s, %s tagger",
+        pipeline.rules.version,
+        "compiled" if tagging.COMPILED else "pure-Python (slower: the extension was not built)",
+    )
     try:
         await stop.wait()
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monitor.escalation.stories import fingerprint
 from monitor.records import Outgoing, RawRecord
-from monitor.tagging.matcher import tag
+from monitor.tagging import tag
 from monitor.tagging.rules import Rules
 from monitor.topics import NEWS_TAGGED
 from schemas import DYAD_AZ_RU, ItemCollected, ItemTagged, decode

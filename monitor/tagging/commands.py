@@ -21,8 +21,8 @@ from typing import IO, Any
 
 import click
 
+from monitor.tagging import TagResult, normalise_field, tag
 from monitor.tagging.evaluate import CorpusError, Report, evaluate, load_corpus
-from monitor.tagging.matcher import TagResult, normalise_field, tag
 from monitor.tagging.rules import RuleFileError, Rules, load_rules
 
 LANGS = ("en", "ru", "de", "az", "tr")

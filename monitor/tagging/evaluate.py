@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.tagging.matcher import TagResult, tag
+from monitor.tagging import TagResult, tag
 from monitor.tagging.rules import Rules
 from schemas import SIGNAL_IDS
 

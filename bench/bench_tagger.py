@@ -3,14 +3,18 @@
     .venv/bin/python bench/bench_tagger.py [--rounds 5] [--seconds 1.0]
 
 Items are the labelled corpus (tests/data/dev.jsonl: headlines and summaries in
-en, ru, de, az and tr). Both contestants run side by side in one process, in
+en, ru, de, az and tr). The contestants run side by side in one process, in
 alternating rounds, on one core; the best round of each is reported, since the
 machine is shared and noisy.
 
-- `tag()`: the whole tagger (normalise, detect the language, fold, one
-  Aho–Corasick pass, exclusions, nearness, evidence objects).
+- `tag()`: the tagger the service runs, `monitor.tagging.tag`: the compiled one
+  (`monitor.tagging._core`) where it was built. The whole of it: normalise,
+  detect the language, fold, one Aho–Corasick pass, exclusions, nearness,
+  evidence objects.
 - `tag(lang=...)`: the same with the language declared, as the agent runs it
   (the feed catalogue names each feed's language), so none is detected.
+- `pure tag()`: the pure-Python tagger (`monitor.tagging.matcher.tag`), the
+  fallback where no compiler was at hand; the same results.
 - `re alternation`: the same normalisation and folding, then ONE compiled
   regular expression with every term of every rule as an alternative, and
   `finditer` collecting the matches. It does strictly less than `tag()` (no
@@ -32,7 +36,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from monitor.tagging.matcher import detect_language, normalise_field, tag
+from monitor.tagging import COMPILED, tag
+from monitor.tagging.matcher import detect_language, normalise_field
+from monitor.tagging.matcher import tag as pure_tag
 from monitor.tagging.rules import Rules, fold, load_rules, scan_form
 
 CORPUS = Path(__file__).parents[1] / "tests" / "data" / "dev.jsonl"
@@ -45,6 +51,32 @@ def load_items(path: Path) -> tuple[list[Item], list[str]]:
         records = [json.loads(line) for line in lines if line.strip()]
     items = [(record["title"], record.get("summary", "")) for record in records]
     return items, [record["lang"] for record in records]
+
+
+def stretched(items: Sequence[Item], langs: Sequence[str], size: int) -> list[Item]:
+    """Each item with its summary continued by the next summaries in its language, cut at
+    the last word that keeps title + summary within `size` UTF-8 bytes: longer items in the
+    same languages and the same mix, as feeds with fuller summaries send them."""
+    stretched_items = []
+    for position, ((title, summary), lang) in enumerate(zip(items, langs, strict=True)):
+        others = [
+            other_summary
+            for (_, other_summary), other_lang in zip(
+                [*items[position + 1 :], *items[:position]],
+                [*langs[position + 1 :], *langs[:position]],
+                strict=True,
+            )
+            if other_lang == lang
+        ]
+        words = " ".join([summary, *others]).split(" ")
+        kept: list[str] = []
+        budget = size - len(title.encode("utf-8"))
+        for word in words:
+            if len(" ".join([*kept, word]).encode("utf-8")) > budget:
+                break
+            kept.append(word)
+        stretched_items.append((title, " ".join(kept) if kept else summary))
+    return stretched_items
 
 
 def build_alternation(rules: Rules) -> re.Pattern[str]:
@@ -67,6 +99,10 @@ def alternation_scan(items: Sequence[Item], pattern: re.Pattern[str]) -> int:
 
 def tag_all(items: Sequence[Item], rules: Rules) -> int:
     return sum(len(tag(title, summary, rules).evidence) for title, summary in items)
+
+
+def pure_tag_all(items: Sequence[Item], rules: Rules) -> int:
+    return sum(len(pure_tag(title, summary, rules).evidence) for title, summary in items)
 
 
 def tag_all_declared(items: Sequence[Item], langs: Sequence[str], rules: Rules) -> int:
@@ -94,6 +130,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=1.0, help="per round per contestant")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument(
+        "--stretch",
+        type=int,
+        metavar="BYTES",
+        help="continue each summary with others in its language up to about BYTES (e.g. 500)",
+    )
     args = parser.parse_args(argv)
 
     load_times = []
@@ -107,18 +149,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     compile_time = time.perf_counter() - started
 
     items, langs = load_items(args.corpus)
+    if args.stretch:
+        items = stretched(items, langs, args.stretch)
     utf8_bytes = statistics.mean(len((t + s).encode("utf-8")) for t, s in items)
     chars = statistics.mean(len(t + s) for t, s in items)
     print(f"python {sys.version.split()[0]}, rules {rules.version}, {terms} terms")
+    print(f"tag() is the {'compiled' if COMPILED else 'pure-Python (extension not built)'} tagger")
     load_ms = statistics.median(load_times) * 1e3
     print(f"load_rules (read, check, build automaton): median {load_ms:.1f} ms")
     print(f"re alternation compile: {compile_time * 1e3:.1f} ms")
     print(
-        f"items: {len(items)} from {args.corpus.name}, "
+        f"items: {len(items)} from {args.corpus.name}"
+        f"{f', stretched to {args.stretch} bytes' if args.stretch else ''}, "
         f"mean {chars:.0f} chars / {utf8_bytes:.0f} UTF-8 bytes (title + summary)"
     )
 
-    tagger_rates, declared_rates, regex_rates = [], [], []
+    tagger_rates, declared_rates, pure_rates, regex_rates = [], [], [], []
     for round_number in range(1, args.rounds + 1):
         tagger_rates.append(
             items_per_second(lambda: tag_all(items, rules), len(items), args.seconds)
@@ -128,13 +174,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                 lambda: tag_all_declared(items, langs, rules), len(items), args.seconds
             )
         )
+        pure_rates.append(
+            items_per_second(lambda: pure_tag_all(items, rules), len(items), args.seconds)
+        )
         regex_rates.append(
             items_per_second(lambda: alternation_scan(items, alternation), len(items), args.seconds)
         )
         print(
-            f"  round {round_number}: tag() {tagger_rates[-1]:>10,.0f} items/s"
-            f"   tag(lang=...) {declared_rates[-1]:>10,.0f} items/s"
-            f"   re alternation {regex_rates[-1]:>8,.0f} items/s"
+            f"  round {round_number}: tag() {tagger_rates[-1]:>8,.0f} items/s"
+            f"   tag(lang=...) {declared_rates[-1]:>8,.0f} items/s"
+            f"   pure tag() {pure_rates[-1]:>8,.0f} items/s"
+            f"   re alternation {regex_rates[-1]:>5,.0f} items/s"
         )
     best_tagger, best_regex = max(tagger_rates), max(regex_rates)
     print(f"tag()            best {best_tagger:>10,.0f} items/s ({1e6 / best_tagger:.1f} µs/item)")
@@ -142,8 +192,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"tag(lang=...)    best {best_declared:>10,.0f} items/s ({1e6 / best_declared:.1f} µs/item)"
     )
+    best_pure = max(pure_rates)
+    print(f"pure tag()       best {best_pure:>10,.0f} items/s ({1e6 / best_pure:.1f} µs/item)")
     print(f"re alternation   best {best_regex:>10,.0f} items/s ({1e6 / best_regex:.1f} µs/item)")
     print(f"ratio tag() / re alternation: {best_tagger / best_regex:,.1f}x")
+    print(f"ratio tag() / pure tag(): {best_tagger / best_pure:,.1f}x")
 
 
 if __name__ == "__main__":

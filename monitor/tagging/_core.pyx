@@ -184,21 +184,26 @@ ctypedef fused code_unit:
     Py_UCS4
 
 
+# ASCII characters that send a text to the reference normaliser: controls, markup, entities.
+cdef bint _ASCII_UNCLEAN[128]
+for _code in range(128):
+    _ASCII_UNCLEAN[_code] = _code < 0x20 or _code == 0x7F or chr(_code) in "<&"
+
+
 cdef bint _is_clean(const code_unit* data, Py_ssize_t length, bint* ascii) noexcept:
-    """No markup, entity, unprintable character, double space or edge space."""
+    """No markup, entity or unprintable character (double and edge spaces are checked apart)."""
     cdef Py_ssize_t i
-    cdef Py_UCS4 ch, previous = u' '
+    cdef Py_UCS4 ch
     for i in range(length):
         ch = data[i]
         if ch < 128:
-            if ch < 0x20 or ch == 0x7F or ch == u'<' or ch == u'&' or (ch == u' ' and previous == u' '):
+            if _ASCII_UNCLEAN[ch]:
                 return False
         else:
             ascii[0] = False
             if not _is_printable(ch):
                 return False
-        previous = ch
-    return previous != u' '
+    return True
 
 
 cdef tuple _normalised(object value):
@@ -217,7 +222,13 @@ cdef tuple _normalised(object value):
         return _normalise(_as_text(value))
     text = <str>value
     length = len(text)
-    if length == 0 or length > _MAX_FIELD_CHARS:
+    if (
+        length == 0
+        or length > _MAX_FIELD_CHARS
+        or text[0] == u' '
+        or text[length - 1] == u' '
+        or "  " in text
+    ):
         return _normalise(text)
     kind = PyUnicode_KIND(text)
     if kind == PyUnicode_1BYTE_KIND:
@@ -582,11 +593,15 @@ cdef void _find_positions(
     const code_unit* text, Py_ssize_t size, vector[int]& sentence_ends, vector[int]& spaces
 ):
     """Sentence ends as matcher._SENTENCE_END finds them ([.!?…]+["'»”’)\\]]*\\s, left
-    to right), and where the spaces are."""
+    to right), and where the spaces are, in one pass."""
     cdef Py_ssize_t i = 0, j
+    cdef Py_UCS4 ch
     while i < size:
-        if _is_terminator(text[i]):
-            j = i
+        ch = text[i]
+        if ch == u' ':
+            spaces.push_back(i)
+        elif _is_terminator(ch):
+            j = i + 1
             while j < size and _is_terminator(text[j]):
                 j += 1
             i = j
@@ -594,12 +609,11 @@ cdef void _find_positions(
                 j += 1
             if j < size and (<Py_UCS4>text[j]).isspace():
                 sentence_ends.push_back(j + 1)
+                if text[j] == u' ':
+                    spaces.push_back(j)
                 i = j + 1
-        else:
-            i += 1
-    for i in range(size):
-        if text[i] == u' ':
-            spaces.push_back(i)
+            continue
+        i += 1
 
 
 cdef inline bint _is_closer(Py_UCS4 ch):

@@ -24,13 +24,17 @@ from monitor.tagging.rules import Rules, load_rules
 from schemas import SIGNAL_IDS
 
 DEV_CORPUS = Path(__file__).parents[1] / "data" / "dev.jsonl"
-# Written from SIGNALS.md and press phrasing, never tuned against item by item;
-# see docs/tagging.md for how it was made and what it scored before the rule work.
-HELDOUT_CORPUS = Path(__file__).parents[1] / "data" / "heldout.jsonl"
-HELDOUT_RELEVANCE_F1 = 0.95  # achieved 0.984 (0.911 before the rule work)
-HELDOUT_RELEVANCE_F1_PER_LANGUAGE = 0.93  # achieved 0.959 or better in each language
-HELDOUT_SIGNAL_MICRO_F1 = 0.90  # achieved 0.935 (0.873 before)
-HELDOUT_SIGNAL_MICRO_F1_PER_LANGUAGE = 0.86  # achieved 0.894 or better in each language
+# Corpora written from SIGNALS.md and press phrasing, not the rules; see
+# docs/tagging.md for how each was made and what it scored before rule work
+# looked at it. (relevance F1, relevance F1 in each language, signal micro-F1,
+# signal micro-F1 in each language) that each must keep.
+HELDOUT_CORPORA = {
+    # achieved 0.984, >= 0.959, 0.942, >= 0.894 (0.911 and 0.873 before the rule work)
+    "heldout.jsonl": (0.95, 0.93, 0.91, 0.86),
+    # achieved 1.000, 1.000, 0.976, >= 0.941 (0.991 and 0.892 when first scored)
+    "fresh.jsonl": (0.97, 0.95, 0.94, 0.90),
+}
+DATA = Path(__file__).parents[1] / "data"
 
 RELEVANCE_F1_OVERALL = 0.98  # achieved 1.000 (target 0.95)
 RELEVANCE_F1_PER_LANGUAGE = 0.95  # achieved 1.000 in each language (target 0.90)
@@ -98,13 +102,15 @@ def test_declaring_the_language_gives_the_same_scores(
     assert declared.signals == report.signals
 
 
-@pytest.fixture(scope="module")
-def heldout_report(rules: Rules) -> Report:
-    return evaluate(load_corpus(HELDOUT_CORPUS), rules)
+@pytest.fixture(scope="module", params=sorted(HELDOUT_CORPORA))
+def heldout(request: pytest.FixtureRequest, rules: Rules) -> tuple[str, Report]:
+    name: str = request.param
+    return name, evaluate(load_corpus(DATA / name), rules)
 
 
-def test_the_heldout_corpus_covers_every_language_signal_and_false_friends() -> None:
-    items = load_corpus(HELDOUT_CORPUS)
+@pytest.mark.parametrize("name", sorted(HELDOUT_CORPORA))
+def test_each_heldout_corpus_covers_every_language_signal_and_false_friends(name: str) -> None:
+    items = load_corpus(DATA / name)
     assert len(items) >= 150
     assert {item.lang for item in items} == {"en", "ru", "de", "az", "tr"}
     assert set().union(*(item.signals for item in items)) == set(SIGNAL_IDS)
@@ -112,23 +118,25 @@ def test_the_heldout_corpus_covers_every_language_signal_and_false_friends() -> 
         assert sum(not i.relevant for i in items if i.lang == lang) >= 4
 
 
-def test_relevance_on_the_heldout_corpus(heldout_report: Report) -> None:
-    assert heldout_report.relevance.f1 >= HELDOUT_RELEVANCE_F1, heldout_report.format_text()
-    for lang, score in heldout_report.relevance_by_lang.items():
-        assert score.f1 >= HELDOUT_RELEVANCE_F1_PER_LANGUAGE, (lang, heldout_report.format_text())
+def test_relevance_on_the_heldout_corpora(heldout: tuple[str, Report]) -> None:
+    name, report = heldout
+    overall, per_language, _, _ = HELDOUT_CORPORA[name]
+    assert report.relevance.f1 >= overall, (name, report.format_text())
+    for lang, score in report.relevance_by_lang.items():
+        assert score.f1 >= per_language, (name, lang, report.format_text())
 
 
-def test_signals_on_the_heldout_corpus(heldout_report: Report) -> None:
-    assert heldout_report.signals.f1 >= HELDOUT_SIGNAL_MICRO_F1, heldout_report.format_text()
-    for lang, score in heldout_report.signals_by_lang.items():
-        assert score.f1 >= HELDOUT_SIGNAL_MICRO_F1_PER_LANGUAGE, (
-            lang,
-            heldout_report.format_text(),
-        )
+def test_signals_on_the_heldout_corpora(heldout: tuple[str, Report]) -> None:
+    name, report = heldout
+    _, _, overall, per_language = HELDOUT_CORPORA[name]
+    assert report.signals.f1 >= overall, (name, report.format_text())
+    for lang, score in report.signals_by_lang.items():
+        assert score.f1 >= per_language, (name, lang, report.format_text())
 
 
-def test_the_language_is_detected_for_every_heldout_item(heldout_report: Report) -> None:
-    assert heldout_report.language_detected_correctly == heldout_report.items
+def test_the_language_is_detected_for_every_heldout_item(heldout: tuple[str, Report]) -> None:
+    name, report = heldout
+    assert report.language_detected_correctly == report.items, name
 
 
 # --- the scoring itself ------------------------------------------------------------

@@ -41,7 +41,11 @@ from monitor.tagging.rules import BUNDLED_RULES, Rules, load_rules
 from schemas import Evidence
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-CORPORA = {"dev": DATA / "dev.jsonl", "heldout": DATA / "heldout.jsonl"}
+CORPORA = {
+    "dev": DATA / "dev.jsonl",
+    "heldout": DATA / "heldout.jsonl",
+    "fresh": DATA / "fresh.jsonl",
+}
 FEEDS = DATA / "feedparser-tests"
 LANGS: tuple[str | None, ...] = (None, "en", "ru", "de", "az", "tr")
 RULES = load_rules()  # module level: the property test's vocabulary is made of its terms

@@ -159,6 +159,9 @@ class EnumerationRule:
     label: str
     min_items: int
     gap: re.Pattern[str]
+    # The most words a gap that `gap` matches can have: an inflection after an
+    # apostrophe, a comma and the longest joiner. Longer gaps need no regex.
+    gap_words: int = 0
 
 
 # One automaton entry: (role, rule index, tail regex or None, open_right). A key
@@ -475,6 +478,7 @@ def _load_enumerations(src: _Source, ids: _Registry) -> list[EnumerationRule]:
                 label=_text(src, table, "label", rule_id),
                 min_items=min_items,
                 gap=gap,
+                gap_words=2 + max(len(word.split()) for word in words),
             )
         )
     return enumerations

@@ -54,6 +54,7 @@ lint: $(VENV)/.installed-dev $(CORE)
 	$(BIN)/ruff check monitor schemas tests bench setup.py
 	$(BIN)/ruff format --check monitor schemas tests bench setup.py
 	$(BIN)/mypy
+	PATH="$(BIN):$$PATH" $(BIN)/cython-lint --max-line-length 100 monitor/tagging/_core.pyx
 
 unit: $(VENV)/.installed-dev $(CORE)
 	$(BIN)/pytest tests/unit

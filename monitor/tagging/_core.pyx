@@ -250,11 +250,15 @@ cdef object _scan_form_reference = _reference.scan_form
 cdef Py_UCS4 _SCAN[_TABLED]
 for _code in range(_TABLED):
     _folded = chr(_code).replace("İ", "i").replace("ё", "е").replace("Ё", "е").lower()
-    _SCAN[_code] = ord(_folded) if (_folded == " " or _folded.isalnum() or _folded == "_") else ord(" ")
+    _SCAN[_code] = (
+        ord(_folded) if (_folded == " " or _folded.isalnum() or _folded == "_") else ord(" ")
+    )
 _SCAN[0x3A3] = 0
 
 
-cdef bint _fill_scan_form(const code_unit* data, Py_ssize_t length, bint turkic, Py_UCS4* out) noexcept:
+cdef bint _fill_scan_form(
+    const code_unit* data, Py_ssize_t length, bint turkic, Py_UCS4* out
+) noexcept:
     """The scan form of the folded text into out[1:length + 1]; False at a capital sigma."""
     cdef Py_ssize_t i
     cdef Py_UCS4 ch, folded
@@ -437,8 +441,12 @@ cdef class _Compiled:
             self.rank_kind[rank[actor.id]] = "actor"
             self.rank_label[rank[actor.id]] = actor.side
         for exclusion in rules.exclusions:
-            self.exclusion_sides.push_back(sum(1 << sides.index(s) for s in set(exclusion.explains_sides)))
-            self.exclusion_kinds.push_back(sum(1 << kinds.index(k) for k in set(exclusion.explains_kinds)))
+            self.exclusion_sides.push_back(
+                sum(1 << sides.index(s) for s in set(exclusion.explains_sides))
+            )
+            self.exclusion_kinds.push_back(
+                sum(1 << kinds.index(k) for k in set(exclusion.explains_kinds))
+            )
             self.exclusion_rank.push_back(rank[exclusion.id])
             self.rank_kind[rank[exclusion.id]] = "exclusion"
             self.rank_label[rank[exclusion.id]] = exclusion.label
@@ -487,10 +495,15 @@ if 2 * _MAX_FIELD_CHARS + _SEPARATOR_LENGTH >= 1 << 17:
 cdef inline uint64_t _row_key(int start, int order, int end, int rank):
     # start and end < 2**17 (two fields of at most 20,000 characters and the
     # separator), order < 4, rank < 2**28: sorted as the reference sorts its tuples.
-    return ((<uint64_t>start) << 47) | ((<uint64_t>order) << 45) | ((<uint64_t>end) << 28) | <uint64_t>rank
+    return (
+        ((<uint64_t>start) << 47) | ((<uint64_t>order) << 45) | ((<uint64_t>end) << 28)
+        | <uint64_t>rank
+    )
 
 
-cdef object _new_evidence(str rule_id, str kind, str label, str field, int start, int end, str text):
+cdef object _new_evidence(
+    str rule_id, str kind, str label, str field, int start, int end, str text
+):
     """matcher._evidence: an Evidence built without validating values valid by construction."""
     evidence = _EVIDENCE_TYPE.tp_new(<type>Evidence, <PyObject*>_NO_ARGUMENTS, NULL)
     PyObject_GenericSetAttr(
@@ -512,7 +525,9 @@ cdef object _new_evidence(str rule_id, str kind, str label, str field, int start
     return evidence
 
 
-cdef tuple _ordered(vector[uint64_t]& rows, list kept, _Compiled compiled, str joined, int summary_start):
+cdef tuple _ordered(
+    vector[uint64_t]& rows, list kept, _Compiled compiled, str joined, int summary_start
+):
     """matcher._ordered over packed rows."""
     cdef uint64_t key, previous = <uint64_t>(-1), place
     cdef int start, end, rank, omitted = 0
@@ -535,15 +550,16 @@ cdef tuple _ordered(vector[uint64_t]& rows, list kept, _Compiled compiled, str j
         if start < summary_start:
             kept.append(
                 _new_evidence(
-                    compiled.rank_rule_id[rank], compiled.rank_kind[rank], compiled.rank_label[rank],
-                    "title", start, end, text,
+                    compiled.rank_rule_id[rank], compiled.rank_kind[rank],
+                    compiled.rank_label[rank], "title", start, end, text,
                 )
             )
         else:
             kept.append(
                 _new_evidence(
-                    compiled.rank_rule_id[rank], compiled.rank_kind[rank], compiled.rank_label[rank],
-                    "summary", start - summary_start, end - summary_start, text,
+                    compiled.rank_rule_id[rank], compiled.rank_kind[rank],
+                    compiled.rank_label[rank], "summary", start - summary_start,
+                    end - summary_start, text,
                 )
             )
     if omitted:
@@ -566,15 +582,18 @@ cdef class _Positions:
 
     def __init__(self, str text, int separator_at):
         cdef int kind = PyUnicode_KIND(text)
+        cdef void* data = PyUnicode_DATA(text)
+        cdef Py_ssize_t size = len(text)
         if kind == PyUnicode_1BYTE_KIND:
-            _find_positions(<Py_UCS1*>PyUnicode_DATA(text), len(text), self.sentence_ends, self.spaces)
+            _find_positions(<Py_UCS1*>data, size, self.sentence_ends, self.spaces)
         elif kind == PyUnicode_2BYTE_KIND:
-            _find_positions(<Py_UCS2*>PyUnicode_DATA(text), len(text), self.sentence_ends, self.spaces)
+            _find_positions(<Py_UCS2*>data, size, self.sentence_ends, self.spaces)
         else:
-            _find_positions(<Py_UCS4*>PyUnicode_DATA(text), len(text), self.sentence_ends, self.spaces)
+            _find_positions(<Py_UCS4*>data, size, self.sentence_ends, self.spaces)
         # insort(ends, separator_at)
         self.sentence_ends.insert(
-            self.sentence_ends.begin() + _upper_bound(self.sentence_ends, separator_at), separator_at
+            self.sentence_ends.begin() + _upper_bound(self.sentence_ends, separator_at),
+            separator_at,
         )
 
     cdef inline int sentence(self, int position):
@@ -617,7 +636,10 @@ cdef void _find_positions(
 
 
 cdef inline bint _is_closer(Py_UCS4 ch):
-    return ch == u'"' or ch == u"'" or ch == u'»' or ch == u'”' or ch == u'’' or ch == u')' or ch == u']'
+    return (
+        ch == u'"' or ch == u"'" or ch == u'»' or ch == u'”' or ch == u'’' or ch == u')'
+        or ch == u']'
+    )
 
 
 cdef inline int _lower_bound(vector[int]& values, int value):
@@ -669,7 +691,7 @@ cdef void _accept_triggers(
     cdef vector[Mention] actors, near_mentions
     cdef vector[int] unless_rules, unless_sentences
     cdef int sentence, token, window = compiled.window, sides
-    cdef Py_ssize_t i, k
+    cdef Py_ssize_t k
     cdef bint blocked, near_found
     _read_later(later, scanned_buffer, scanned, triggers, nears, unlesses)
     if triggers.empty():
@@ -701,7 +723,9 @@ cdef void _accept_triggers(
         if compiled.trigger_has_near[hit.rule]:
             near_found = False
             for k in range(<Py_ssize_t>near_mentions.size()):
-                if near_mentions[k].label == hit.rule and _is_near(near_mentions[k], sentence, token, window):
+                if near_mentions[k].label == hit.rule and _is_near(
+                    near_mentions[k], sentence, token, window
+                ):
                     near_found = True
                     break
             if not near_found:
@@ -726,7 +750,7 @@ cdef void _read_later(
 ):
     """_Scan.by_role: trigger, near and unless hits, read only for relevant items."""
     cdef Py_ssize_t n, j
-    cdef int last, length, lead, trail, start, plain_end, end, role
+    cdef int last, lead, trail, start, plain_end, end, role
     cdef tuple payload, rest, entry
     cdef Hit hit
     for n in range(<Py_ssize_t>later.size()):
@@ -827,7 +851,9 @@ cdef void _unlist(
                     for k in range(<Py_ssize_t>run.size()):
                         if not run[k].country:
                             listed.push_back(Hit(run[k].start, run[k].end, run[k].rule))
-                    rows.push_back(_row_key(run.front().start, _ORDER_EXCLUSION, run.back().end, rank))
+                    rows.push_back(
+                        _row_key(run.front().start, _ORDER_EXCLUSION, run.back().end, rank)
+                    )
             run.clear()
             run.push_back(member)
     if listed.empty():
@@ -835,7 +861,11 @@ cdef void _unlist(
     for hit in actors:
         in_list = False
         for k in range(<Py_ssize_t>listed.size()):
-            if listed[k].start == hit.start and listed[k].end == hit.end and listed[k].rule == hit.rule:
+            if (
+                listed[k].start == hit.start
+                and listed[k].end == hit.end
+                and listed[k].rule == hit.rule
+            ):
                 in_list = True
                 break
         if not in_list:
@@ -949,7 +979,9 @@ def tag(title, summary, rules, lang=None):
         )
         for hit in accepted:
             signal_bits |= 1 << compiled.trigger_signal[hit.rule]
-            rows.push_back(_row_key(hit.start, _ORDER_SIGNAL, hit.end, compiled.trigger_rank[hit.rule]))
+            rows.push_back(
+                _row_key(hit.start, _ORDER_SIGNAL, hit.end, compiled.trigger_rank[hit.rule])
+            )
         if signal_bits:
             signals = tuple([_SIGNALS[k] for k in range(len(_SIGNALS)) if signal_bits & (1 << k)])
 
@@ -979,4 +1011,3 @@ def tag(title, summary, rules, lang=None):
         (relevant, sides, signals, _ordered(rows, notes, compiled, joined, summary_start), lang,
          rules.version),
     )
-

@@ -6,7 +6,7 @@ result = tag(title, summary, rules)     # pure: relevance, sides, signals, evide
 `tag` is the compiled tagger (`monitor.tagging._core`, built from Cython when
 the package is installed) where it was built, and the pure-Python one
 (`monitor.tagging.matcher`, the readable definition of the same results)
-where it was not: the same answers, about three times slower. `COMPILED` says
+where it was not: the same answers, three to four times slower. `COMPILED` says
 which one this process runs.
 """
 

@@ -41,6 +41,7 @@ from monitor.tagging.rules import (
     ACTOR_KINDS,
     FIELD_SEPARATOR,
     ROLE_ACTOR,
+    ROLE_COUNTRY,
     ROLE_EXCLUSION,
     ROLE_NEAR,
     ROLE_TRIGGER,
@@ -79,6 +80,11 @@ cdef int _R_TRIGGER = ROLE_TRIGGER
 cdef int _R_NEAR = ROLE_NEAR
 cdef int _R_UNLESS = ROLE_UNLESS
 cdef int _R_EXCLUSION = ROLE_EXCLUSION
+cdef int _R_COUNTRY = ROLE_COUNTRY
+cdef enum:
+    _ROLES = 6  # rules.ROLE_ACTOR .. ROLE_COUNTRY
+if max(ROLE_ACTOR, ROLE_TRIGGER, ROLE_NEAR, ROLE_UNLESS, ROLE_EXCLUSION, ROLE_COUNTRY) >= _ROLES:
+    raise ImportError("a rule role no longer fits the compiled tagger's table of roles")
 
 # Evidence row kinds, in the reference's sort order (note, exclusion, actor, signal).
 cdef int _ORDER_EXCLUSION = 1
@@ -747,36 +753,48 @@ cdef void _read_later(
     vector[Hit]& triggers,
     vector[Hit]& nears,
     vector[Hit]& unlesses,
-):
+) except *:
     """_Scan.by_role: trigger, near and unless hits, read only for relevant items."""
-    cdef Py_ssize_t n, j
-    cdef int last, lead, trail, start, plain_end, end, role
-    cdef tuple payload, rest, entry
-    cdef Hit hit
+    cdef vector[Hit]* by_role[_ROLES]
+    cdef Py_ssize_t n
+    cdef tuple payload
+    for n in range(_ROLES):
+        by_role[n] = NULL
+    by_role[_R_TRIGGER] = &triggers
+    by_role[_R_NEAR] = &nears
+    by_role[_R_UNLESS] = &unlesses
     for n in range(<Py_ssize_t>later.size()):
         payload = <tuple>later[n].payload
-        last = later[n].last
-        lead = payload[0]
-        trail = payload[1]
-        rest = payload[3]
-        start = later[n].key_start
-        if not lead:
-            start = _space_before(scanned_buffer, start)
-        plain_end = last - 1 if trail else _space_from(scanned_buffer, last) - 1
-        for j in range(len(rest)):
-            entry = rest[j]
-            end = plain_end if entry[2] is None else _extend(scanned, last, trail, entry)
-            if end >= 0:
-                hit.start = start
-                hit.end = end
-                hit.rule = entry[1]
-                role = entry[0]
-                if role == _R_TRIGGER:
-                    triggers.push_back(hit)
-                elif role == _R_NEAR:
-                    nears.push_back(hit)
-                elif role == _R_UNLESS:
-                    unlesses.push_back(hit)
+        _read_entries(
+            scanned_buffer, scanned, later[n].key_start, later[n].last, payload,
+            <tuple>payload[3], by_role,
+        )
+
+
+cdef void _read_entries(
+    vector[Py_UCS4]& buffer,
+    str scanned,
+    int key_start,
+    int last,
+    tuple payload,
+    tuple entries,
+    vector[Hit]** by_role,
+) except *:
+    """The hits of one automaton match: its key's word edges, then each entry's end
+    (a tail regex may extend it or reject it), kept by role where by_role has a list."""
+    cdef int lead = payload[0], trail = payload[1], start = key_start, plain_end, end
+    cdef Py_ssize_t j
+    cdef tuple entry
+    cdef vector[Hit]* target
+    if not lead:
+        start = _space_before(buffer, start)
+    plain_end = last - 1 if trail else _space_from(buffer, last) - 1
+    for j in range(len(entries)):
+        entry = entries[j]
+        end = plain_end if entry[2] is None else _extend(scanned, last, trail, entry)
+        target = by_role[<int>entry[0]]
+        if end >= 0 and target != NULL:
+            target.push_back(Hit(start, end, entry[1]))
 
 
 cdef bint _words_at_most(str text, Py_ssize_t start, Py_ssize_t end, int most):
@@ -879,18 +897,24 @@ def tag(title, summary, rules, lang=None):
     """Decide relevance and signals of one item: matcher.tag, compiled."""
     cdef str title_text, summary_text, joined, scanned
     cdef Py_ssize_t title_length, summary_length
-    cdef int summary_start, last, lead, trail, start, plain_end, end, role
+    cdef int summary_start, last, start
     cdef int sides_seen = 0, signal_bits = 0
     cdef vector[Py_UCS4] buffer
     cdef vector[Hit] actors, exclusions, countries, counted, accepted
     cdef vector[Later] later
     cdef vector[char] used
     cdef vector[uint64_t] rows
-    cdef tuple payload, first, entry
+    cdef tuple payload, first
     cdef Hit hit, exclusion_hit
-    cdef Py_ssize_t j, k, n
+    cdef Py_ssize_t k, n
     cdef bint explained
     cdef _Compiled compiled = _compiled(rules)
+    cdef vector[Hit]* by_role[_ROLES]
+    for k in range(_ROLES):
+        by_role[k] = NULL
+    by_role[_R_ACTOR] = &actors
+    by_role[_R_EXCLUSION] = &exclusions
+    by_role[_R_COUNTRY] = &countries
 
     title_text, title_length = _normalised(title)
     summary_text, summary_length = _normalised(summary)
@@ -919,27 +943,8 @@ def tag(title, summary, rules, lang=None):
             deferred.payload = <PyObject*>payload
             later.push_back(deferred)
         first = payload[2]
-        if not len(first):
-            continue
-        lead = payload[0]
-        trail = payload[1]
-        if not lead:
-            start = _space_before(buffer, start)
-        plain_end = last - 1 if trail else _space_from(buffer, last) - 1
-        for j in range(len(first)):
-            entry = first[j]
-            end = plain_end if entry[2] is None else _extend(scanned, last, trail, entry)
-            if end >= 0:
-                hit.start = start
-                hit.end = end
-                hit.rule = entry[1]
-                role = entry[0]
-                if role == _R_ACTOR:
-                    actors.push_back(hit)
-                elif role == _R_EXCLUSION:
-                    exclusions.push_back(hit)
-                else:
-                    countries.push_back(hit)
+        if len(first):
+            _read_entries(buffer, scanned, start, last, payload, first, by_role)
 
     if not countries.empty() and compiled.has_enumerations:
         _unlist(actors, countries, joined, compiled, rows)

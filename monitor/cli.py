@@ -376,9 +376,9 @@ def feeds_check(no_probe: bool, **options: Any) -> None:
     Exit status: 0 when every feed answered with a usable feed, 1 when the
     catalogue is invalid, 2 when it is valid but some feeds failed.
     """
+    from monitor.clock import utc_now
     from monitor.collect.check import format_probe, probe_feeds
     from monitor.collect.runner import CollectorOptions
-    from monitor.streams import utc_now
 
     settings = build_settings(**options)
     feeds = _load_feeds(settings.feeds)
@@ -990,8 +990,8 @@ def _load_archive(path: Path) -> Any:
     is_flag=True,
     envvar="MONITOR_BACKTEST_SETTLE",
     show_envvar=True,
-    help="Also decide the items within the allowed lateness of the last one"
-    " (a live stream decides them only when later items arrive).",
+    hidden=True,
+    help="No effect: every item is decided when it is processed (kept for old scripts).",
 )
 @scoring_option
 @rules_option
@@ -1004,6 +1004,7 @@ def backtest(
     rules_dir: Path | None,
 ) -> None:
     """Run the escalation over an archive of items (JSON lines), without a broker."""
+    del settle  # every item is decided when processed: nothing is left pending
     from monitor.delivery.terminal import format_backtest_summary, format_notice
     from monitor.escalation.backtest import backtest as run_backtest
     from monitor.escalation.timeline import render_html
@@ -1013,7 +1014,7 @@ def backtest(
     rules = _load_rules(rules_dir)
     config = _load_scoring(scoring_file)
     with Progress("backtest", total=len(items), unit="items") as progress:
-        result = run_backtest(items, rules, config, settle=settle, on_item=progress.advance)
+        result = run_backtest(items, rules, config, on_item=progress.advance)
     for notice in result.notices:
         if as_json:
             click.echo(json.dumps(notice.model_dump(mode="json"), ensure_ascii=False))

@@ -8,14 +8,19 @@ the agent goes on with the next record.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
+from monitor.clock import Clock
 from monitor.topics import NEWS_DEADLETTER, TopicSpec
 from schemas import DeadLetter, Event, encode
 
-Clock = Callable[[], datetime]
+Headers = tuple[tuple[str, bytes], ...]
+
+# Where a derived record comes from: the partition and offset of its source record
+# on news.items. Carried as a header, so that a consumer downstream can tell a
+# redelivery (the same source, sent again after a crash) from a new record.
+ORIGIN_HEADER = "monitor-origin"
+Origin = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,21 @@ class RawRecord:
     offset: int
     key: bytes | None
     value: bytes
+    headers: Headers = ()
+
+    @property
+    def origin(self) -> Origin:
+        """This record as the origin of what is derived from it."""
+        return self.partition, self.offset
+
+    def derived_from(self) -> Origin | None:
+        """The origin this record carries, if it is a derived one."""
+        for name, value in self.headers:
+            if name == ORIGIN_HEADER:
+                partition, _, offset = value.decode("ascii", errors="replace").partition(":")
+                if partition.isdigit() and offset.isdigit():
+                    return int(partition), int(offset)
+        return None
 
 
 @dataclass(frozen=True)
@@ -36,10 +56,14 @@ class Outgoing:
     topic: TopicSpec
     key: bytes
     value: bytes
+    headers: Headers = ()
 
     @classmethod
-    def of(cls, topic: TopicSpec, key: str, event: Event) -> Outgoing:
-        return cls(topic, key.encode("utf-8"), encode(event))
+    def of(cls, topic: TopicSpec, key: str, event: Event, origin: Origin | None = None) -> Outgoing:
+        headers: Headers = ()
+        if origin is not None:
+            headers = ((ORIGIN_HEADER, f"{origin[0]}:{origin[1]}".encode("ascii")),)
+        return cls(topic, key.encode("utf-8"), encode(event), headers)
 
 
 def _b64(data: bytes) -> str:

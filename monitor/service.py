@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from monitor import tagging
+from monitor.clock import utc_now
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.fetch import FetchLimits
 from monitor.collect.guard import guarded_session
@@ -18,7 +19,7 @@ from monitor.config import Settings
 from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import producer
 from monitor.observe.metrics import Metrics, instrument
-from monitor.streams import create_pipeline, utc_now
+from monitor.streams import create_pipeline
 from monitor.tagging.rules import load_rules
 from monitor.topics import ensure_topics
 from schemas import FeedPolled, FeedStale

@@ -1,7 +1,10 @@
-"""The Faust application: three thin agents around the per-record steps.
+"""The Faust application: two thin agents around the per-record steps.
 
-    news.items ──tagger──▶ news.tagged ──router──▶ tension.by-dyad ──escalator──▶
-        alerts.escalations, tension.state
+    news.items ──tagger──▶ news.tagged
+                     └───▶ tension.by-dyad ──escalator──▶ alerts.escalations, tension.state
+
+The tagger sends the escalator only what it needs (relevant items, edits,
+clock ticks), keyed by dyad: one hop for most of the news, two for the rest.
 
 Each agent reads raw bytes (Faust's own decode-error path commits past the
 record and then crashes the agent), so decoding happens in the step, and
@@ -14,25 +17,30 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import faust
 
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings
-from monitor.escalation.agent import escalate_record, route_record
+from monitor.escalation.agent import (
+    DyadStates,
+    dyad_records,
+    escalate_record,
+    tick_records,
+)
 from monitor.escalation.scoring import ScoringConfig
-from monitor.records import Clock, Outgoing, RawRecord, dead_letter
+from monitor.records import Outgoing, RawRecord, dead_letter
 from monitor.tagging.agent import tag_record
 from monitor.tagging.rules import Rules, load_rules
 from monitor.topics import (
     ALERTS_ESCALATIONS,
     NEWS_ITEMS,
-    NEWS_TAGGED,
     PUBLIC_TOPICS,
     TENSION_BY_DYAD,
     TENSION_TABLE,
 )
+from schemas import ClockTicked, ItemCollected
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +71,12 @@ def faust_broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Pipeline:
     """The app and its agents, kept together so tests can reach each agent."""
 
     app: faust.App
     tagger: Any
-    router: Any
     escalator: Any
     rules: Rules
     scoring: ScoringConfig
@@ -127,10 +130,13 @@ def create_pipeline(
         value_type=bytes,
     )
     assert isinstance(tension, AckedChangelogTable)  # the class given as Table= above
+    states = DyadStates(tension)
 
     async def produce(outgoing: list[Outgoing]) -> None:
         for record in outgoing:
-            pending = await topics[record.topic.name].send(key=record.key, value=record.value)
+            pending = await topics[record.topic.name].send(
+                key=record.key, value=record.value, headers=list(record.headers) or None
+            )
             if record.topic is ALERTS_ESCALATIONS:
                 # Notices are rare and precious: wait for the ack before anything that
                 # follows them (the state that says they happened) is sent.
@@ -148,6 +154,7 @@ def create_pipeline(
                 offset=message.offset,
                 key=event.key,
                 value=event.value if isinstance(event.value, bytes) else b"",
+                headers=tuple(message.headers or ()),
             )
 
     async def attempt(stage: str, record: RawRecord, step: Callable[[RawRecord], T]) -> T | None:
@@ -169,34 +176,30 @@ def create_pipeline(
     @app.agent(topics[NEWS_ITEMS.name], name="tagger", concurrency=1)
     async def tagger(stream: faust.StreamT[bytes]) -> None:
         async for record in records(stream):
-            outgoing = await attempt("tagger", record, lambda r: tag_record(r, rules))
-            await send_all(outgoing or [])
-
-    @app.agent(topics[NEWS_TAGGED.name], name="router", concurrency=1)
-    async def router(stream: faust.StreamT[bytes]) -> None:
-        async for record in records(stream):
-            await send_all(await attempt("router", record, route_record) or [])
+            step = await attempt("tagger", record, lambda r: tag_record(r, rules))
+            if step is None:
+                continue
+            if step.tagged is None:
+                assert isinstance(step.incoming, ClockTicked)
+                await send_all(tick_records(step.incoming, record.origin))
+                continue
+            assert isinstance(step.incoming, ItemCollected)
+            routed = dyad_records(step.incoming, step.tagged, record.origin)
+            await send_all(step.outgoing + routed)
 
     @app.agent(topics[TENSION_BY_DYAD.name], name="escalator", concurrency=1)
     async def escalator(stream: faust.StreamT[bytes]) -> None:
         async for record in records(stream):
-            key = record.key or b""
-            step = await attempt(
-                "escalator",
-                record,
-                lambda r: escalate_record(r, tension.get(r.key or b""), scoring),
-            )
+            step = await attempt("escalator", record, lambda r: escalate_record(r, states, scoring))
             if step is None:
                 continue
             # Notices first, acknowledged; then the state that says they happened. A
             # crash in between raises the same notices (same ids) again, never none.
             await send_all(step.notices)
-            if step.state is not None:
-                tension[key] = step.state
-                if emit is None and tension.latest_write is not None:
-                    # The state is in the changelog before this record's offset can
-                    # be committed (see AckedChangelogTable).
-                    await tension.latest_write
-            await send_all([step.tension])
+            if states.save(step.result) and emit is None and tension.latest_write is not None:
+                # The state is in the changelog before this record's offset can be
+                # committed (see AckedChangelogTable).
+                await tension.latest_write
+            await send_all(step.tension)
 
-    return Pipeline(app, tagger, router, escalator, rules, scoring)
+    return Pipeline(app, tagger, escalator, rules, scoring)

@@ -8,9 +8,12 @@ a breaking change is a new `schema_version` with an upcaster.
 
 from schemas.events import (
     DYAD_AZ_RU,
+    EARLIEST_EVENT_TIME,
     LEVELS,
+    MAX_AHEAD_OF_COLLECTION,
     SIGNAL_IDS,
     BurstDetail,
+    ClockTicked,
     DeadLetter,
     DigestCompiled,
     DigestStory,
@@ -27,12 +30,16 @@ from schemas.events import (
     TensionState,
     WebhookFailed,
     decode,
+    decode_dyad_record,
     decode_feed_health,
+    decode_news_item,
     encode,
+    untrusted_time,
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     ItemCollected,
+    ClockTicked,
     ItemTagged,
     EscalationNotice,
     TensionState,
@@ -45,10 +52,13 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 
 __all__ = [
     "DYAD_AZ_RU",
+    "EARLIEST_EVENT_TIME",
     "EVENT_TYPES",
     "LEVELS",
+    "MAX_AHEAD_OF_COLLECTION",
     "SIGNAL_IDS",
     "BurstDetail",
+    "ClockTicked",
     "DeadLetter",
     "DigestCompiled",
     "DigestStory",
@@ -65,6 +75,9 @@ __all__ = [
     "TensionState",
     "WebhookFailed",
     "decode",
+    "decode_dyad_record",
     "decode_feed_health",
+    "decode_news_item",
     "encode",
+    "untrusted_time",
 ]

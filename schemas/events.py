@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Annotated, Literal, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -36,6 +44,24 @@ SignalId = Literal[
 SIGNAL_IDS: tuple[str, ...] = SignalId.__args__  # type: ignore[attr-defined]
 
 DYAD_AZ_RU = "AZ-RU"
+
+# Untrusted time is not time: an event time before this, or more than
+# MAX_AHEAD_OF_COLLECTION after the item was collected, is a broken feed's date
+# (1970, 2099), and would move the escalator's clock years at once.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_AHEAD_OF_COLLECTION = timedelta(days=1)
+
+
+def untrusted_time(event_time: datetime, collected_at: datetime) -> str | None:
+    """Why `event_time` cannot be trusted as an item's time, or None when it can."""
+    if event_time < EARLIEST_EVENT_TIME:
+        return f"event time {event_time.isoformat()} is before {EARLIEST_EVENT_TIME:%Y}"
+    if event_time > collected_at + MAX_AHEAD_OF_COLLECTION:
+        return (
+            f"event time {event_time.isoformat()} is more than a day after its collection "
+            f"time {collected_at.isoformat()}"
+        )
+    return None
 
 
 class Event(BaseModel):
@@ -68,8 +94,43 @@ class ItemCollected(Event):
     )
     collected_at: UtcDatetime
     event_time: UtcDatetime = Field(
-        description="published, clamped: missing or in the future → collected_at"
+        description=(
+            "published, clamped: missing, in the future or before 2000 → collected_at. "
+            "Consumers reject a value before 2000 or more than a day after collected_at."
+        )
     )
+    revises: str | None = Field(
+        default=None,
+        description="For an edited item republished by its feed: the revision it replaces",
+    )
+
+    @model_validator(mode="after")
+    def _time_is_trusted(self) -> Self:
+        reason = untrusted_time(self.event_time, self.collected_at)
+        if reason is not None:
+            raise ValueError(reason)
+        return self
+
+
+class ClockTicked(Event):
+    """Time passed: a collector was running at `at`, whether or not it found news.
+
+    Topics `news.items` (from the collector, to every partition, key `clock`) and
+    `tension.by-dyad` (forwarded by the tagger to every dyad). It is how a quiet
+    night reaches the log: the escalator's clock moves only with what the log says,
+    so a replay sees the same time pass as the live run did.
+    """
+
+    schema_version: Literal[1] = 1
+    event_type: Literal["ClockTicked"] = "ClockTicked"
+    at: UtcDatetime
+    source: str = Field(default="collector", description="Who recorded the time")
+
+    @model_validator(mode="after")
+    def _time_is_trusted(self) -> Self:
+        if self.at < EARLIEST_EVENT_TIME:
+            raise ValueError(f"tick at {self.at.isoformat()} is before {EARLIEST_EVENT_TIME:%Y}")
+        return self
 
 
 class Evidence(Event):
@@ -149,8 +210,15 @@ class EscalationNotice(Event):
     previous_level: Level
     index: float
     breakdown: dict[str, float] = Field(description="Index contribution per signal")
-    event_time: UtcDatetime = Field(description="Event time of the item that triggered the notice")
-    trigger_item_id: str
+    event_time: UtcDatetime = Field(
+        description=(
+            "When the level was judged: the triggering item's event time, or for a level "
+            "that fell as time passed, the hour at which it was judged"
+        )
+    )
+    trigger_item_id: str = Field(
+        description="The item that triggered it, or `clock:<hour>` when time passing did"
+    )
     evidence: list[NoticeEvidence]
     rules_version: str | None = None
     burst: BurstDetail | None = Field(default=None, description="Set on kind=burst")
@@ -164,13 +232,18 @@ class TensionState(Event):
     level: Level
     index: float
     breakdown: dict[str, float]
-    as_of: UtcDatetime = Field(description="Latest event time seen for this dyad")
-    items_counted: int = Field(ge=0, description="Distinct relevant items in the decay window")
+    as_of: UtcDatetime = Field(
+        description="The escalator's clock: the latest time its log has shown (items and ticks)"
+    )
+    items_counted: int = Field(ge=0, description="Relevant items counted, folded ones included")
     last_item_id: str = Field(description="The last item the escalator processed")
     last_notice_id: str | None = None
-    stories_counted: int = Field(default=0, ge=0, description="Stories in the decay window")
+    stories_counted: int = Field(
+        default=0, ge=0, description="Stories counted, folded ones included"
+    )
     settled_at: UtcDatetime | None = Field(
-        default=None, description="Event time up to which decisions are final"
+        default=None,
+        description="Time up to which decisions are final: equal to as_of (decided in log order)",
     )
 
 
@@ -319,6 +392,29 @@ def encode(event: Event) -> bytes:
 def decode(event_type: type[E], raw: bytes) -> E:
     """Parse and validate one wire message; raises pydantic.ValidationError on bad input."""
     return event_type.model_validate_json(raw)
+
+
+def decode_news_item(raw: bytes) -> ItemCollected | ClockTicked:
+    """A `news.items` record: a ClockTicked when it says so, else an ItemCollected.
+
+    Raises pydantic.ValidationError on anything else, like `decode`.
+    """
+    return _decode_tick_or(ItemCollected, raw)
+
+
+def _decode_tick_or(event_type: type[E], raw: bytes) -> E | ClockTicked:
+    # A cheap look before the strict parse: nearly every record is not a tick.
+    if b"ClockTicked" in raw:
+        try:
+            return ClockTicked.model_validate_json(raw)
+        except ValidationError:
+            pass  # an item that mentions ticks, or garbage: its own parse says which
+    return event_type.model_validate_json(raw)
+
+
+def decode_dyad_record(raw: bytes) -> ItemTagged | ClockTicked:
+    """A `tension.by-dyad` record: a ClockTicked when it says so, else an ItemTagged."""
+    return _decode_tick_or(ItemTagged, raw)
 
 
 def decode_feed_health(raw: bytes) -> FeedPolled | FeedStale:

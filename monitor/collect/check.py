@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from monitor.clock import Clock
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.guard import guarded_session
 from monitor.collect.poll import poll_feed
 from monitor.collect.runner import CollectorOptions
-from monitor.records import Clock
 from schemas import FeedPolled
 
 

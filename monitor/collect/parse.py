@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from monitor.clock import event_time_of
 from monitor.collect.catalogue import ALLOWED_SCHEMES, FeedSpec
 from monitor.collect.identity import item_id, revision
 from monitor.collect.schedule import feed_ttl_s
@@ -208,7 +209,7 @@ def _item_from(
     guid = raw_guid.strip()[:MAX_GUID_CHARS] if isinstance(raw_guid, str) else ""
     link = _safe_link(entry.get("link"), base_url)
     published = _published_of(entry)
-    event_time = published if published is not None and published <= collected_at else collected_at
+    event_time = event_time_of(published, collected_at)
     return ItemCollected(
         item_id=item_id(guid, link, title, summary, feed.url),
         revision=revision(title, summary, link),

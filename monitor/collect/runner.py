@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiokafka import AIOKafkaProducer
 
+from monitor.clock import Clock
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.fetch import DEFAULT_USER_AGENT, FetchLimits
 from monitor.collect.guard import NetworkPolicy, parse_networks
@@ -45,7 +46,7 @@ from monitor.collect.state import (
 )
 from monitor.config import Settings
 from monitor.kafka import publish, read_topic
-from monitor.records import Clock, Outgoing
+from monitor.records import Outgoing
 from monitor.topics import COLLECTOR_STATE, FEEDS_HEALTH, NEWS_ITEMS
 from schemas import Event, FeedPolled, FeedStale, ItemCollected
 

@@ -109,7 +109,9 @@ def classify(
             fresh[item.item_id] = item
         else:
             updated += 1
-            fresh[item.item_id] = item
+            # Said on the item, so that the escalator can take back an edit that
+            # made a counted item irrelevant.
+            fresh[item.item_id] = item.model_copy(update={"revises": known})
     return list(fresh.values()), new, updated, seen
 
 

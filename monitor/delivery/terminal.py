@@ -56,7 +56,6 @@ def format_backtest_summary(result: BacktestResult) -> str:
         f"  notices: {len(result.notices)} ("
         + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
         + ")",
-        f"  pending at the end: {result.pending} (decided once later items arrive; --settle)",
         f"  final level: {result.state.level}",
         "  notices per month:",
     ]

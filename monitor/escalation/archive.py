@@ -16,10 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from monitor.clock import event_time_of, utc_now
 from monitor.collect.identity import item_id as derive_item_id
 from monitor.collect.identity import revision as derive_revision
 from monitor.errors import MonitorError
-from schemas import ItemCollected
+from schemas import ItemCollected, untrusted_time
 from schemas.events import UtcDatetime
 
 
@@ -47,7 +48,7 @@ def collected_from(archived: ArchivedItem, collected_at: datetime) -> ItemCollec
     """As a collector would have published it; the archive's id stands in for a guid."""
     feed_url = f"archive:{archived.source}"
     published = archived.published
-    event_time = published if published is not None and published <= collected_at else collected_at
+    event_time = event_time_of(published, collected_at)
     return ItemCollected(
         item_id=derive_item_id(
             archived.id, archived.link, archived.title, archived.summary, feed_url
@@ -82,12 +83,16 @@ def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield number, value
 
 
-def load_archive(path: Path) -> list[ItemCollected]:
+def load_archive(path: Path, now: datetime | None = None) -> list[ItemCollected]:
     """Every item of the file, in file order.
 
-    An item without a date is placed at the archive's latest date: an archive
-    has no collection time of its own, and a fixed one keeps backtests repeatable.
+    An archive has no collection time of its own: its items count as collected
+    at the archive's latest trustworthy date (a fixed time keeps backtests
+    repeatable), which is also where an undated item is placed. A date before
+    2000 or more than a day after `now` (the wall clock by default) is a broken
+    feed's, and is clamped to that time like a collector would.
     """
+    now = now if now is not None else utc_now()
     records: list[ItemCollected | tuple[int, ArchivedItem]] = []
     for number, value in _objects(path):
         try:
@@ -101,9 +106,9 @@ def load_archive(path: Path) -> list[ItemCollected]:
             )
             raise ArchiveError(f"{path}:{number}: {reason}") from error
     dates = [r.event_time if isinstance(r, ItemCollected) else r[1].published for r in records]
-    known = [d for d in dates if d is not None]
+    known = [d for d in dates if d is not None and untrusted_time(d, now) is None]
     if not known and records:
-        raise ArchiveError(f"{path}: no item has a date; an archive needs at least one")
+        raise ArchiveError(f"{path}: no item has a trustworthy date; an archive needs at least one")
     latest = max(known) if known else None
     items = []
     for record in records:
@@ -116,15 +121,16 @@ def load_archive(path: Path) -> list[ItemCollected]:
 
 
 def retold(source: Path, copies: int, destination: Path, years_apart: int = 3) -> Path:
-    """A longer timeline: the archive told again `copies` times, `years_apart` years later
-    each time, with ids and links of its own (for soak tests and benchmarks)."""
+    """A longer timeline: the archive told again `copies` times, `years_apart` years
+    earlier each time (later would be in the future, which is not time), with ids and
+    links of its own (for soak tests and benchmarks)."""
     lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
     out = []
     for copy in range(copies):
         for line in lines:
             item = json.loads(line)
             if item.get("published"):
-                year = int(item["published"][:4]) + years_apart * copy
+                year = int(item["published"][:4]) - years_apart * copy
                 item["published"] = f"{year}{item['published'][4:]}"
             item["id"] = f"{item['id']}-{copy}"
             if item.get("link"):

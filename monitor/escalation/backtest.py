@@ -1,10 +1,11 @@
-"""Backtest: the live pipeline's pure functions over an archive, without a broker.
+"""Backtest: the live pipeline's pure functions over a log, without a broker.
 
-Items are tagged with the current rules and folded into the dyad's state in
-event-time order (ties by item id), exactly as `monitor ingest` publishes
-them; the escalator, reading them in that order, raises the same notices,
-id for id. Items still within the allowed lateness of the last one stay
-pending, as they would live, unless `settle` decides them too.
+`fold_log` takes the records of news.items in log order (items and clock
+ticks) and does what the worker does with each: tag it, send what the
+escalator reads (relevant items, edits of counted items, ticks) through
+`escalate`. `backtest` does it for an archive, in event-time order (ties by
+item id), exactly as `monitor ingest` publishes it; the escalator, reading
+them in that order, raises the same notices, id for id.
 """
 
 from __future__ import annotations
@@ -14,17 +15,22 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from monitor.escalation.scoring import (
-    DyadState,
-    ScoringConfig,
-    breakdown_at,
-    escalate,
-    index_of,
-    settle_all,
-)
+from monitor.escalation.agent import reaches_escalator
+from monitor.escalation.escalate import breakdown_at, escalate
+from monitor.escalation.scoring import ScoringConfig, index_of
+from monitor.escalation.state import DyadState
+from monitor.records import Origin
 from monitor.tagging.agent import tagged_item
 from monitor.tagging.rules import Rules
-from schemas import DYAD_AZ_RU, LEVELS, EscalationNotice, ItemCollected, ItemTagged, Level
+from schemas import (
+    DYAD_AZ_RU,
+    LEVELS,
+    ClockTicked,
+    EscalationNotice,
+    ItemCollected,
+    ItemTagged,
+    Level,
+)
 
 # The timeline keeps at most one point per hour of event time (and every notice).
 SAMPLE_EVERY = timedelta(hours=1)
@@ -63,10 +69,6 @@ class BacktestResult:
     @property
     def relevant(self) -> int:
         return sum(1 for item in self.tagged if item.relevant)
-
-    @property
-    def pending(self) -> int:
-        return len(self.state.pending)
 
     def notices_per_month(self) -> dict[str, Counter[str]]:
         months: dict[str, Counter[str]] = {}
@@ -115,39 +117,65 @@ class BacktestResult:
         return episodes
 
 
+def fold_log(
+    records: Iterable[ItemCollected | ClockTicked],
+    rules: Rules,
+    scoring: ScoringConfig,
+    *,
+    dyad: str = DYAD_AZ_RU,
+    on_item: Callable[[], None] | None = None,
+    origins: Sequence[Origin] | None = None,
+) -> BacktestResult:
+    """What the worker derives from these records of news.items, read in this order.
+
+    `origins`, when given, are the records' places on news.items: the state then
+    records what it applied, as the worker's does.
+    """
+    state = DyadState(dyad=dyad)
+    tagged: list[ItemTagged] = []
+    notices: list[EscalationNotice] = []
+    timeline: list[TimelinePoint] = []
+
+    def sample(at: datetime | None) -> None:
+        if at is None or (timeline and at - timeline[-1].time < SAMPLE_EVERY):
+            return
+        index = index_of(breakdown_at(state, at, scoring))
+        timeline.append(TimelinePoint(at, index, state.level))
+
+    for position, record in enumerate(records):
+        origin = origins[position] if origins is not None else None
+        if isinstance(record, ClockTicked):
+            result = escalate(state, record, scoring, origin)
+        else:
+            item = tagged_item(record, rules)
+            tagged.append(item)
+            if not reaches_escalator(record, item):
+                if on_item is not None:
+                    on_item()
+                continue
+            result = escalate(state, item, scoring, origin)
+        state = result.state
+        for notice in result.notices:
+            notices.append(notice)
+            timeline.append(TimelinePoint(notice.event_time, notice.index, notice.level))
+        sample(state.clock)
+        if on_item is not None:
+            on_item()
+    return BacktestResult(tuple(tagged), tuple(notices), tuple(timeline), state, scoring)
+
+
+def in_log_order(items: Iterable[ItemCollected]) -> list[ItemCollected]:
+    """An archive as `monitor ingest` publishes it: oldest first, ties by id."""
+    return sorted(items, key=lambda item: (item.event_time, item.item_id))
+
+
 def backtest(
     items: Iterable[ItemCollected],
     rules: Rules,
     scoring: ScoringConfig,
     *,
-    settle: bool = False,
     dyad: str = DYAD_AZ_RU,
     on_item: Callable[[], None] | None = None,
 ) -> BacktestResult:
-    tagged = [tagged_item(item, rules) for item in items]
-    ordered: Sequence[ItemTagged] = sorted(tagged, key=lambda t: (t.event_time, t.item_id))
-    state = DyadState(dyad=dyad)
-    notices: list[EscalationNotice] = []
-    timeline: list[TimelinePoint] = []
-
-    def sample(at: datetime | None, force: bool = False) -> None:
-        if at is None or (not force and timeline and at - timeline[-1].time < SAMPLE_EVERY):
-            return
-        index = index_of(breakdown_at(state.stories.values(), at, scoring))
-        timeline.append(TimelinePoint(at, index, state.level))
-
-    for item in ordered:
-        result = escalate(state, item, scoring)
-        state = result.state
-        for notice in result.notices:
-            notices.append(notice)
-            timeline.append(TimelinePoint(notice.event_time, notice.index, notice.level))
-        sample(state.settled_at)
-        if on_item is not None:
-            on_item()
-    if settle:
-        result = settle_all(state, scoring, rules.version)
-        state = result.state
-        notices.extend(result.notices)
-        sample(state.settled_at, force=True)
-    return BacktestResult(tuple(tagged), tuple(notices), tuple(timeline), state, scoring)
+    """The notices an archive gives once ingested: `fold_log` in ingest order."""
+    return fold_log(in_log_order(items), rules, scoring, dyad=dyad, on_item=on_item)

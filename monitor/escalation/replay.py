@@ -20,11 +20,13 @@ from aiokafka.structs import OffsetAndMetadata
 
 from monitor.config import Settings
 from monitor.errors import MonitorError
-from monitor.escalation.agent import DYADS
-from monitor.escalation.backtest import BacktestResult, backtest
-from monitor.escalation.scoring import ScoringConfig, tension_state_of
+from monitor.escalation.agent import dyad_records, tick_records
+from monitor.escalation.backtest import BacktestResult, fold_log
+from monitor.escalation.escalate import tension_state_of
+from monitor.escalation.scoring import ScoringConfig
+from monitor.escalation.state import table_records
 from monitor.kafka import producer, publish, read_topic
-from monitor.records import Outgoing
+from monitor.records import Origin, Outgoing
 from monitor.tagging.rules import Rules
 from monitor.topics import (
     ALERTS_ESCALATIONS,
@@ -36,7 +38,7 @@ from monitor.topics import (
     changelog_topics,
     ensure_topics,
 )
-from schemas import EscalationNotice, ItemCollected, decode
+from schemas import ClockTicked, EscalationNotice, ItemCollected, decode, decode_news_item
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class ReplayReport:
     undecodable: int
     result: BacktestResult
     previous: dict[str, EscalationNotice]
+    # The records of news.items folded, with their (partition, offset), in log order.
+    log: tuple[tuple[Origin, ItemCollected | ClockTicked], ...] = ()
 
     @property
     def current(self) -> dict[str, EscalationNotice]:
@@ -86,18 +90,22 @@ class ReplayReport:
 async def derive(
     settings: Settings, rules: Rules, scoring: ScoringConfig, tick: Tick
 ) -> ReplayReport:
-    """Everything news.items implies under the current rules, and the notices published."""
-    items: list[ItemCollected] = []
+    """Everything news.items implies under the current rules, and the notices published.
+
+    The records are folded in log order, ticks included, exactly as the worker
+    folds them: a redelivered item is absorbed by the escalator as it is live.
+    """
+    log_records: list[ItemCollected | ClockTicked] = []
+    origins: list[Origin] = []
     undecodable = 0
     async for record in read_topic(settings, NEWS_ITEMS):
         try:
-            items.append(decode(ItemCollected, record.value))
+            log_records.append(decode_news_item(record.value))
+            origins.append((record.partition, record.offset))
         except ValueError:
             undecodable += 1  # already in news.deadletter, as the worker saw it
         tick(1)
-    # Redeliveries of the same id and revision are one item.
-    unique = list({(i.item_id, i.revision): i for i in items}.values())
-    result = backtest(unique, rules, scoring)
+    result = fold_log(log_records, rules, scoring, origins=origins)
     previous: dict[str, EscalationNotice] = {}
     async for record in read_topic(settings, ALERTS_ESCALATIONS):
         try:
@@ -105,7 +113,10 @@ async def derive(
         except ValueError:
             continue
         previous[notice.notice_id] = notice
-    return ReplayReport(len(items), undecodable, result, previous)
+    items = sum(1 for record in log_records if isinstance(record, ItemCollected))
+    return ReplayReport(
+        items, undecodable, result, previous, tuple(zip(origins, log_records, strict=True))
+    )
 
 
 async def _refuse_if_worker_runs(settings: Settings) -> None:
@@ -169,23 +180,25 @@ async def rebuild(settings: Settings, report: ReplayReport, tick: Tick) -> None:
     await _recreate(settings, [*derived, *changelogs])
 
     result = report.result
-    tagged = sorted(result.tagged, key=lambda t: (t.event_time, t.item_id))
-    outgoing = [Outgoing.of(NEWS_TAGGED, t.item_id, t) for t in tagged]
-    for item in tagged:
-        dyads = [item.dyad] if item.relevant and item.dyad else list(DYADS)
-        outgoing += [Outgoing.of(TENSION_BY_DYAD, dyad, item) for dyad in dyads]
+    outgoing: list[Outgoing] = [Outgoing.of(NEWS_TAGGED, t.item_id, t) for t in result.tagged]
+    tagged = iter(result.tagged)
+    for origin, record in report.log:
+        if isinstance(record, ClockTicked):
+            outgoing += tick_records(record, origin)
+        else:
+            outgoing += dyad_records(record, next(tagged), origin)
     outgoing += [Outgoing.of(ALERTS_ESCALATIONS, n.dyad, n) for n in result.notices]
     state = result.state
-    if state.watermark is not None:
-        last = tagged[-1].item_id
+    if state.clock is not None:
+        last = result.tagged[-1].item_id if result.tagged else "replay"
         outgoing.append(
             Outgoing.of(TENSION_STATE, state.dyad, tension_state_of(state, result.scoring, last))
         )
-        # The table value, as the worker's escalator stores it, so it resumes from here.
+        # The table's records, as the worker's escalator stores them, so it resumes here.
         for changelog in changelogs:
-            outgoing.append(
-                Outgoing(changelog, state.dyad.encode(), state.model_dump_json().encode())
-            )
+            outgoing += [
+                Outgoing(changelog, key, value) for key, value in table_records(state).items()
+            ]
     async with producer(settings) as client:
         for start in range(0, len(outgoing), 1000):
             batch = outgoing[start : start + 1000]

@@ -84,6 +84,16 @@ class StoryRules:
     copy_distance: int
     signal_overlap: float
     corroboration: float
+    # A story keeps this many items in full; later ones only count (bounded state).
+    max_items: int = 24
+    # Same language, other words: joins when the signals overlap and the names do.
+    reworded_overlap: float = 0.3
+    # When a story closes and is folded into the summary (None: at the join window's end).
+    fold_after: timedelta | None = None
+
+    @property
+    def closes_after(self) -> timedelta:
+        return self.fold_after if self.fold_after is not None else self.join_window
 
 
 class StoryItem(BaseModel):
@@ -116,6 +126,8 @@ class Story(BaseModel):
     items: dict[str, StoryItem]
     sources: dict[str, int] = {}  # signal → independent origins reporting it
     context: tuple[str, ...] = ()  # escalatory signals named only beside de-escalatory ones
+    # Every item that joined, also those beyond `max_items` that are counted but not kept.
+    items_total: int = 0
 
     @classmethod
     def of(
@@ -124,14 +136,17 @@ class Story(BaseModel):
         items: Mapping[str, StoryItem],
         rules: StoryRules,
         deescalatory: frozenset[str],
+        items_total: int = 0,
     ) -> Story:
         values = list(items.values())
-        return cls(
+        # Built from validated items: no need to validate them again.
+        return cls.model_construct(
             story_id=story_id,
             first_seen=min(item.event_time for item in values),
             items=dict(items),
             sources=sources_per_signal(values, rules),
             context=tuple(sorted(context_only(values, deescalatory))),
+            items_total=max(items_total, len(values)),
         )
 
     @property
@@ -144,13 +159,26 @@ class Story(BaseModel):
         return min(self.items.values(), key=lambda item: (item.event_time, item.item_id))
 
     def with_item(self, item: StoryItem, rules: StoryRules, deescalatory: frozenset[str]) -> Story:
-        return Story.of(self.story_id, {**self.items, item.item_id: item}, rules, deescalatory)
+        """The story with `item` added, or replaced when it is a new revision of one of its own.
+
+        Past `max_items` a new item is counted but not kept: the story's weight has
+        all the corroboration it can get by then, and its record stays small.
+        """
+        revision = item.item_id in self.items
+        if not revision and len(self.items) >= rules.max_items:
+            return self.model_copy(update={"items_total": self.items_total + 1})
+        total = self.items_total if revision else self.items_total + 1
+        return Story.of(
+            self.story_id, {**self.items, item.item_id: item}, rules, deescalatory, total
+        )
 
     def without_item(
         self, item_id: str, rules: StoryRules, deescalatory: frozenset[str]
     ) -> Story | None:
         items = {key: value for key, value in self.items.items() if key != item_id}
-        return Story.of(self.story_id, items, rules, deescalatory) if items else None
+        if not items:
+            return None
+        return Story.of(self.story_id, items, rules, deescalatory, self.items_total - 1)
 
 
 def story_id_for(item: StoryItem) -> str:

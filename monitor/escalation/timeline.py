@@ -99,7 +99,7 @@ def _marker(notice: EscalationNotice, scale: _Scale) -> str:
 def render_svg(result: BacktestResult) -> str:
     points = list(result.timeline)
     if len(points) < 2:
-        return "<p>Not enough settled items to draw a timeline.</p>"
+        return "<p>Not enough items to draw a timeline.</p>"
     thresholds: dict[str, float] = {level: result.scoring.raise_at[level] for level in LEVELS[1:]}
     # Room above "severe", but one extreme spike must not flatten the rest: clip it.
     severe = thresholds["severe"]
@@ -182,8 +182,8 @@ svg {{ width: 100%; max-width: {WIDTH}px; height: auto; }}
 ul {{ margin: 0; padding-left: 1.1rem; }}
 </style></head><body>
 <h1>{_escape(title)}</h1>
-<p>{len(result.tagged)} items, {result.relevant} relevant, {len(result.notices)} notices,
-{result.pending} still pending at the end. Levels: {legend}</p>
+<p>{len(result.tagged)} items, {result.relevant} relevant, {len(result.notices)} notices.
+Levels: {legend}</p>
 {render_svg(result)}
 <h2>Episodes</h2>
 <table><tr><th>first escalatory item</th><th>at</th><th>notice</th><th>delay</th><th>peak</th>

@@ -1,13 +1,15 @@
-"""The tagger's per-record step: decode an ItemCollected, tag it, say where it goes."""
+"""The tagger's per-record step: decode a news.items record, tag it, say where it goes."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from monitor.escalation.stories import fingerprint
 from monitor.records import Outgoing, RawRecord
 from monitor.tagging import tag
 from monitor.tagging.rules import Rules
 from monitor.topics import NEWS_TAGGED
-from schemas import DYAD_AZ_RU, ItemCollected, ItemTagged, decode
+from schemas import DYAD_AZ_RU, ClockTicked, ItemCollected, ItemTagged, decode_news_item
 
 
 def tagged_item(item: ItemCollected, rules: Rules) -> ItemTagged:
@@ -34,8 +36,18 @@ def tagged_item(item: ItemCollected, rules: Rules) -> ItemTagged:
     )
 
 
-def tag_record(record: RawRecord, rules: Rules) -> list[Outgoing]:
-    """Raises on undecodable input; the agent turns that into a dead letter."""
-    item = decode(ItemCollected, record.value)
-    tagged = tagged_item(item, rules)
-    return [Outgoing.of(NEWS_TAGGED, tagged.item_id, tagged)]
+@dataclass(frozen=True)
+class TagStep:
+    incoming: ItemCollected | ClockTicked
+    tagged: ItemTagged | None  # None for a tick
+    outgoing: list[Outgoing]  # the news.tagged record
+
+
+def tag_record(record: RawRecord, rules: Rules) -> TagStep:
+    """Raises on undecodable input (an untrusted date among it); the agent turns that
+    into a dead letter."""
+    incoming = decode_news_item(record.value)
+    if isinstance(incoming, ClockTicked):
+        return TagStep(incoming, None, [])
+    tagged = tagged_item(incoming, rules)
+    return TagStep(incoming, tagged, [Outgoing.of(NEWS_TAGGED, tagged.item_id, tagged)])

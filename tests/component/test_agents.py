@@ -8,6 +8,7 @@ The same agents run against the real broker in tests/integration.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from monitor.topics import (
     TENSION_STATE,
 )
 from schemas import (
+    ClockTicked,
     DeadLetter,
     EscalationNotice,
     ItemCollected,
@@ -123,23 +125,58 @@ async def test_the_tagger_dead_letters_garbage_with_the_original_bytes_and_carri
     assert [decode(ItemTagged, r.value).item_id for r in on(NEWS_TAGGED.name, sent)] == ["raid"]
 
 
-async def test_the_router_keys_relevant_items_by_dyad_and_sends_the_rest_as_ticks(
+async def test_the_tagger_sends_the_escalator_relevant_items_and_ticks_keyed_by_dyad(
+    pipeline: Pipeline, sent: list[Outgoing]
+) -> None:
+    tick = ClockTicked(at=T0 + timedelta(hours=2))
+    async with pipeline.tagger.test_context() as agent:
+        await agent.put(encode(RAID), key=b"raid")
+        await agent.put(encode(IDAHO), key=b"idaho")
+        await agent.put(encode(tick), key=b"clock")
+
+    routed = on(TENSION_BY_DYAD.name, sent)
+    assert [r.key for r in routed] == [b"AZ-RU", b"AZ-RU"]
+    assert decode(ItemTagged, routed[0].value).item_id == "raid"
+    assert decode(ClockTicked, routed[1].value) == tick
+    assert [decode(ItemTagged, r.value).item_id for r in on(NEWS_TAGGED.name, sent)] == [
+        "raid",
+        "idaho",
+    ], "every item is tagged; only the relevant one goes on to the escalator"
+
+
+async def test_the_tagger_dead_letters_an_item_dated_2099_with_the_reason(
+    pipeline: Pipeline, sent: list[Outgoing]
+) -> None:
+    future = RAID.model_dump(mode="json") | {
+        "item_id": "future",
+        "event_time": "2099-01-01T00:00:00Z",
+    }
+    async with pipeline.tagger.test_context() as agent:
+        await agent.put(json.dumps(future).encode(), key=b"future")
+        await agent.put(encode(RAID), key=b"raid")
+
+    [letter] = [decode(DeadLetter, r.value) for r in on(NEWS_DEADLETTER.name, sent)]
+    assert "more than a day after its collection time" in letter.error
+    assert [decode(ItemTagged, r.value).item_id for r in on(TENSION_BY_DYAD.name, sent)] == ["raid"]
+
+
+async def test_the_escalator_dead_letters_a_record_keyed_by_a_dyad_it_does_not_watch(
     pipeline: Pipeline, sent: list[Outgoing]
 ) -> None:
     async with pipeline.tagger.test_context() as agent:
         await agent.put(encode(RAID), key=b"raid")
-        await agent.put(encode(IDAHO), key=b"idaho")
-    tagged = on(NEWS_TAGGED.name, sent)
+    [routed] = on(TENSION_BY_DYAD.name, sent)
     sent.clear()
 
-    async with pipeline.router.test_context() as agent:
-        for record in tagged:
-            await agent.put(record.value, key=record.key)
+    async with pipeline.escalator.test_context() as agent:
+        await agent.put(routed.value, key=b"AZ-XX")
+        await agent.put(routed.value, key=b"AZ-RU")
 
-    routed = on(TENSION_BY_DYAD.name, sent)
-    assert [r.key for r in routed] == [b"AZ-RU", b"AZ-RU"]
-    relevant = [decode(ItemTagged, r.value) for r in routed]
-    assert [(t.item_id, t.relevant) for t in relevant] == [("raid", True), ("idaho", False)]
+    [letter] = [decode(DeadLetter, r.value) for r in on(NEWS_DEADLETTER.name, sent)]
+    assert "'AZ-XX' is not a watched dyad" in letter.error
+    [state] = [decode(TensionState, r.value) for r in on(TENSION_STATE.name, sent)]
+    assert state.dyad == "AZ-RU", "no phantom dyad"
+    assert state.items_counted == 1
 
 
 async def test_the_escalator_raises_one_notice_however_often_the_item_is_delivered(
@@ -151,23 +188,21 @@ async def test_the_escalator_raises_one_notice_however_often_the_item_is_deliver
         "Azerbaijan demands that Moscow admit guilt, punish those responsible and pay "
         "compensation.",
     )
-    # A later, unrelated item moves event time past the allowed lateness.
-    later = item("later", "Caspian Sea water level drops again", hours=3)
     async with pipeline.tagger.test_context() as agent:
-        for collected in (shoot_down, RAID, later):
+        for collected in (shoot_down, RAID):
             await agent.put(encode(collected), key=collected.item_id.encode())
-    tagged = on(NEWS_TAGGED.name, sent)
+    routed = on(TENSION_BY_DYAD.name, sent)
     sent.clear()
 
     async with pipeline.escalator.test_context() as agent:
-        for record in tagged + tagged:  # every record delivered twice
-            await agent.put(record.value, key=b"AZ-RU")
+        for record in routed + routed:  # every record delivered twice
+            await agent.put(record.value, key=record.key)
 
     notices = [decode(EscalationNotice, r.value) for r in on(ALERTS_ESCALATIONS.name, sent)]
     assert notices, "a shoot-down and deaths in custody raise the level"
     assert len({n.notice_id for n in notices}) == len(notices), "no notice twice"
     assert notices[-1].level in {"high", "severe"}
     states = [decode(TensionState, r.value) for r in on(TENSION_STATE.name, sent)]
-    assert len(states) == 6, "the state is republished for every delivery"
+    assert len(states) == 4, "the state is republished for every delivery"
     assert states[-1].items_counted == 2
     assert states[-1].level == notices[-1].level

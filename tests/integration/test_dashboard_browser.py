@@ -186,7 +186,13 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-async def stack() -> AsyncIterator[Stack]:
+def chromium_binary() -> str:
+    """Found (or the module skipped) before any broker or dashboard is started."""
+    return chromium()
+
+
+@pytest.fixture(scope="module")
+async def stack(chromium_binary: str) -> AsyncIterator[Stack]:
     async with EmbeddedBroker() as broker:
         settings = Settings(bootstrap=broker.bootstrap)
         await ensure_topics(settings)
@@ -262,8 +268,8 @@ class DevTools:
 
 
 @pytest.fixture(scope="module")
-async def browser(stack: Stack) -> AsyncIterator[DevTools]:
-    binary = chromium()
+async def browser(stack: Stack, chromium_binary: str) -> AsyncIterator[DevTools]:
+    binary = chromium_binary
     with tempfile.TemporaryDirectory(prefix="monitor-chromium-") as profile:
         process = await asyncio.create_subprocess_exec(
             binary,

@@ -1,30 +1,26 @@
-"""Given tagged items in event time, when folded into the dyad's state, then these notices."""
+"""Given a dyad's log (tagged items, clock ticks), when folded in log order, then these notices."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
+from monitor.escalation.escalate import escalate, tension_state_of
 from monitor.escalation.scoring import (
-    DyadState,
     ScoringConfig,
     ScoringConfigError,
-    escalate,
     next_level,
-    settle_all,
     story_breakdown,
-    tension_state_of,
 )
+from monitor.escalation.state import DyadState
 from monitor.escalation.stories import distance, fingerprint
-from schemas import DYAD_AZ_RU, EscalationNotice, ItemTagged
+from schemas import DYAD_AZ_RU, ClockTicked, EscalationNotice, ItemTagged
 
 CONFIG = ScoringConfig.load()
-AT_ONCE = replace(CONFIG, allowed_lateness=timedelta(0))
 T0 = datetime(2024, 12, 25, 9, tzinfo=UTC)
 
 
@@ -60,17 +56,25 @@ def tagged(
     )
 
 
+def tick(at: datetime) -> ClockTicked:
+    return ClockTicked(at=at)
+
+
+def ticks(start: datetime, end: datetime, every: timedelta) -> list[ClockTicked]:
+    """The collector's ticks over a quiet spell."""
+    count = int((end - start) / every)
+    return [tick(start + n * every) for n in range(1, count + 1)]
+
+
 def fold(
-    items: Iterable[ItemTagged], config: ScoringConfig = AT_ONCE, *, settle: bool = False
+    records: Iterable[ItemTagged | ClockTicked],
+    config: ScoringConfig = CONFIG,
+    state: DyadState | None = None,
 ) -> tuple[DyadState, list[EscalationNotice]]:
-    state = DyadState(dyad=DYAD_AZ_RU)
+    state = state if state is not None else DyadState(dyad=DYAD_AZ_RU)
     notices: list[EscalationNotice] = []
-    for item in items:
-        result = escalate(state, item, config)
-        state = result.state
-        notices.extend(result.notices)
-    if settle:
-        result = settle_all(state, config, "test")
+    for record in records:
+        result = escalate(state, record, config)
         state = result.state
         notices.extend(result.notices)
     return state, notices
@@ -117,7 +121,7 @@ def test_an_apology_settles_part_of_the_tension_that_came_before_it_for_good() -
         T0 + timedelta(days=1),
         title="Putin apologises to Aliyev for the tragic incident in Russian airspace",
     )
-    later = tagged("later", [], T0 + timedelta(days=30), relevant=False)
+    later = tick(T0 + timedelta(days=30))
     without, _ = fold([crash, later])
     settled, notices = fold([crash, apology, later])
     grievance_left = tension_state_of(settled, CONFIG, "x").breakdown["armed_incident"]
@@ -210,21 +214,22 @@ def test_unrelated_events_on_the_same_day_are_separate_stories() -> None:
 def test_a_redelivered_item_changes_nothing_and_raises_no_second_notice() -> None:
     crash = tagged("crash", ["armed_incident", "detentions"], T0)
     state, notices = fold([crash])
-    again = escalate(state, crash, AT_ONCE)
+    again = escalate(state, crash, CONFIG)
     assert len(notices) == 1
     assert again.notices == ()
     assert again.state == state
     assert not again.changed
 
 
-def test_an_item_redelivered_after_its_story_was_forgotten_does_not_count_again() -> None:
+def test_a_record_redelivered_after_a_crash_is_skipped_by_its_origin_even_once_folded() -> None:
     old = tagged("old", ["detentions"], T0, title="Raids on Azerbaijanis in Yekaterinburg")
-    year_later = tagged("later", [], T0 + timedelta(days=365), relevant=False)
-    state, _ = fold([old, year_later])
-    assert state.stories == {}, "a year on, the story has decayed and been forgotten"
-    again = escalate(state, old, AT_ONCE)
+    state = escalate(DyadState(dyad=DYAD_AZ_RU), old, CONFIG, origin=(0, 7)).state
+    year_later = escalate(state, tick(T0 + timedelta(days=365)), CONFIG, origin=(0, 8)).state
+    assert year_later.stories == {}, "a year on, the story is folded into the summary"
+    assert year_later.folded.stories == 1
+    again = escalate(year_later, old, CONFIG, origin=(0, 7))
     assert not again.changed
-    assert again.state.stories == {}
+    assert again.state.folded == year_later.folded
 
 
 def test_an_edited_item_replaces_itself_in_its_story_instead_of_adding() -> None:
@@ -265,49 +270,35 @@ def test_irrelevant_items_do_not_move_the_index() -> None:
     assert state.stories == {}
 
 
-def test_a_decision_waits_until_the_stream_has_passed_the_allowed_lateness() -> None:
-    crash = tagged("crash", ["armed_incident"], T0)
-    state, notices = fold([crash], CONFIG)
-    assert notices == [], "nothing is decided while later items may still arrive"
-    assert "crash" in state.pending
-    tick = tagged("weather", [], T0 + CONFIG.allowed_lateness, relevant=False)
-    _, notices = fold([crash, tick], CONFIG)
-    assert kinds(notices) == [("raised", "calm", "high")]
-    assert notices[0].event_time == T0, "the notice is dated by the item that caused it"
+def test_a_shoot_down_raises_the_level_as_soon_as_its_first_report_is_folded_in() -> None:
+    """No allowed lateness: the item that tips the level gives its notice at once."""
+    result = escalate(DyadState(dyad=DYAD_AZ_RU), tagged("crash", ["armed_incident"], T0), CONFIG)
+    assert kinds(result.notices) == [("raised", "calm", "high")]
+    assert result.notices[0].event_time == T0, "dated by the item that caused it"
+    assert result.notices[0].trigger_item_id == "crash"
 
 
-def test_items_out_of_order_within_the_allowed_lateness_give_the_same_notices() -> None:
+def test_the_same_log_folded_twice_gives_the_same_notices_byte_for_byte() -> None:
     minute = timedelta(minutes=1)
-    episode = [
+    log: list[ItemTagged | ClockTicked] = [
         tagged("crash", ["armed_incident"], T0, title=SHOOT_DOWN),
-        tagged(
-            "raids",
-            ["detentions"],
-            T0 + 10 * minute,
-            title="Raids on Azerbaijanis in Yekaterinburg",
-        ),
-        tagged("sputnik", ["media_crackdown"], T0 + 20 * minute, title="Sputnik Azerbaijan raided"),
-        tagged("weather", [], T0 + 30 * minute, relevant=False),
-        tagged("call", ["leader_contact"], T0 + 40 * minute, title="Aliyev and Putin talk"),
-        tagged("later", [], T0 + 3 * CONFIG.allowed_lateness, relevant=False),
+        tagged("sputnik", ["media_crackdown"], T0 + 20 * minute, title="Sputnik raided"),
+        tagged("raids", ["detentions"], T0 + 10 * minute, title="Raids in Yekaterinburg"),
+        tick(T0 + 30 * minute),
+        tagged("call", ["leader_contact"], T0 + 25 * minute, title="Aliyev and Putin talk"),
+        *ticks(T0, T0 + timedelta(days=150), timedelta(hours=5)),
     ]
-    _, in_order = fold(episode, CONFIG)
-    shuffled = episode[:-1]
-    random.Random(7).shuffle(shuffled)
-    _, out_of_order = fold([*shuffled, episode[-1]], CONFIG)
-    assert in_order, "the episode raises the level"
-    assert [n.notice_id for n in out_of_order] == [n.notice_id for n in in_order]
-    assert [n.model_dump() for n in out_of_order] == [n.model_dump() for n in in_order]
+    _, first = fold(log)
+    _, second = fold(log)
+    assert len(first) >= 2, "the episode raises the level and time lowers it"
+    assert [n.model_dump_json() for n in first] == [n.model_dump_json() for n in second]
 
 
-def test_an_item_later_than_the_allowed_lateness_counts_at_its_own_event_time() -> None:
+def test_a_late_item_counts_at_its_own_event_time_and_the_clock_does_not_go_back() -> None:
     recent = tagged("recent", ["media_crackdown"], T0 + timedelta(days=2))
     old = tagged("old", ["detentions"], T0)
-    state, notices = fold([recent, old])
-    assert state.watermark == recent.event_time, "a late item does not move the clock back"
-    assert all(n.event_time == state.settled_at for n in notices), (
-        "the past is not rewritten: any notice is dated now, not two days ago"
-    )
+    state, _ = fold([recent, old])
+    assert state.clock == recent.event_time, "a late item does not move the clock back"
     # Two days old at the state's clock, and decayed as such.
     half_life = CONFIG.half_life_of("detentions")
     assert tension_state_of(state, CONFIG, "old").breakdown["detentions"] == pytest.approx(
@@ -315,32 +306,51 @@ def test_an_item_later_than_the_allowed_lateness_counts_at_its_own_event_time() 
     )
 
 
-def test_a_late_shoot_down_still_raises_the_level_when_it_arrives() -> None:
+def test_a_late_shoot_down_raises_the_level_when_it_arrives_without_rewriting_the_past() -> None:
     later = tagged("later", ["hostile_rhetoric"], T0 + timedelta(days=3), title="Baku angry")
     crash = tagged("crash", ["armed_incident"], T0, title=SHOOT_DOWN)
-    state, notices = fold([later, crash], CONFIG)
+    state, notices = fold([later, crash])
     [raised] = [n for n in notices if n.kind == "raised"]
     assert raised.trigger_item_id == "crash"
-    assert raised.event_time == state.settled_at, "raised now, not back-dated"
-    assert raised.level != "calm"
+    assert raised.event_time == later.event_time, "judged from when the calm level began"
+    assert state.level != "calm"
 
 
-def test_as_time_passes_without_news_the_level_falls_back() -> None:
+def test_without_news_the_level_falls_back_as_the_clock_ticks_on_schedule() -> None:
     escalation = [
         tagged("crash", ["armed_incident"], T0, title=SHOOT_DOWN),
         tagged("raids", ["detentions"], T0 + timedelta(hours=2), title="Raids in Yekaterinburg"),
         tagged("sputnik", ["media_crackdown"], T0 + timedelta(hours=3), title="Sputnik raided"),
     ]
-    quiet_weeks = [
-        tagged(f"routine-{day}", [], T0 + timedelta(days=day), relevant=False)
-        for day in range(1, 200, 3)
-    ]
-    state, notices = fold([*escalation, *quiet_weeks])
+    quiet = ticks(T0 + timedelta(hours=3), T0 + timedelta(days=200), timedelta(minutes=30))
+    state, notices = fold([*escalation, *quiet])
     assert notices[0].kind == "raised"
-    assert notices[-1].kind == "lowered"
-    assert state.level == "calm"
     lowered = [n for n in notices if n.kind == "lowered"]
-    assert all(n.event_time - T0 >= CONFIG.min_dwell for n in lowered)
+    assert lowered
+    assert state.level == "calm"
+    assert all(n.trigger_item_id.startswith("clock:") for n in lowered), "time lowered it"
+    assert all(n.event_time.minute == 0 for n in lowered), "judged on the hour"
+    held = [later.event_time - earlier.event_time for earlier, later in pairwise(notices)]
+    assert all(gap >= CONFIG.min_dwell for gap in held), "each level is held for the dwell"
+
+
+def test_ticks_change_when_a_fall_is_noticed_never_what_the_notice_says() -> None:
+    """A log with the collector's ticks and one without give the same notices, in order."""
+    episode = [
+        tagged("crash", ["armed_incident"], T0, title=SHOOT_DOWN),
+        tagged("raids", ["detentions"], T0 + timedelta(hours=2), title="Raids in Yekaterinburg"),
+        tagged("call", ["leader_contact"], T0 + timedelta(days=120), title="Aliyev and Putin talk"),
+    ]
+    with_ticks: list[ItemTagged | ClockTicked] = [
+        episode[0],
+        episode[1],
+        *ticks(episode[1].event_time, episode[2].event_time, timedelta(minutes=17)),
+        episode[2],
+    ]
+    _, ticked = fold(with_ticks)
+    _, unticked = fold(episode)
+    assert [n.kind for n in ticked].count("lowered") >= 1
+    assert [n.model_dump_json() for n in ticked] == [n.model_dump_json() for n in unticked]
 
 
 def test_conciliation_lowers_the_level_after_the_dwell() -> None:

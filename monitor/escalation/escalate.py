@@ -1,0 +1,589 @@
+"""The escalation's decision: fold one record of the log into a dyad's state.
+
+`escalate(state, record, config)` is the whole of it, a pure function: given
+a dyad's state and the next record of its log (a relevant tagged item, or a
+`ClockTicked` saying that time passed), it returns the next state, the notices
+to publish and what changed. It never reads a clock.
+
+**Decided in log order, at once.** A relevant item is placed into its story
+and the level is judged right then, at the item's event time: a shoot-down
+raises the level as soon as its first report is processed, not after any
+allowed lateness. Replay equals live because both read the same log in the
+same order; nothing waits for later items.
+
+**Time is what the log says.** The dyad's clock is the latest time any record
+has shown. Whenever it passes the top of an hour, the level is judged at that
+hour for time passing (it can only fall then: only news raises it), and the
+stories that closed are folded into the summary. A quiet night still moves
+the clock, through the collector's ticks. The judgement at an hour depends
+only on the state, never on how many records arrived in between, so a stream
+without ticks gives the same notices as one with them, only later.
+
+**Late items** (event time before the clock) count at their own event time
+for decay, and are judged at that time, but never before the current level
+began (the past is not rewritten) nor before the summary's reference time.
+
+Idempotent: a record whose origin on news.items is at or before what the state
+has applied from that partition is skipped (a redelivery after a crash, by the
+escalator's consumer or by the tagger), an item id already counted with the
+same revision changes nothing, and a new revision replaces the item in its story.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from monitor.escalation.scoring import (
+    ScoringConfig,
+    decay_factor,
+    index_of,
+    next_level,
+    notice_id_for,
+    settle_share,
+    story_breakdown,
+)
+from monitor.escalation.state import (
+    DyadState,
+    Folded,
+    NotableStory,
+    StateChange,
+    day_of,
+)
+from monitor.escalation.stories import (
+    Story,
+    StoryItem,
+    find_story,
+    origins,
+    story_id_for,
+)
+from monitor.records import Origin
+from schemas import (
+    LEVELS,
+    SIGNAL_IDS,
+    BurstDetail,
+    ClockTicked,
+    EscalationNotice,
+    ItemTagged,
+    Level,
+    NoticeEvidence,
+    TensionState,
+)
+
+# Time passing is judged at the top of every hour of the log's clock.
+JUDGE_EVERY = timedelta(hours=1)
+MAX_HEADLINE_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Escalation:
+    state: DyadState
+    notices: tuple[EscalationNotice, ...]
+    change: StateChange
+
+    @property
+    def changed(self) -> bool:
+        return self.change.any
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def clock_trigger(hour: datetime) -> str:
+    return f"clock:{hour.isoformat()}"
+
+
+def story_item_of(item: ItemTagged) -> StoryItem:
+    # Built from a validated event: no need to validate it again.
+    return StoryItem.model_construct(
+        item_id=item.item_id,
+        revision=item.revision,
+        source=item.source,
+        lang=item.lang,
+        signals=tuple(item.signals),
+        fingerprint=int(item.fingerprint, 16) if item.fingerprint else 0,
+        event_time=item.event_time,
+        headline=item.title[:MAX_HEADLINE_CHARS],
+        link=item.link,
+    )
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """The index at one moment: each live story's weight per signal, and the folded part."""
+
+    now: datetime
+    live: list[tuple[Story, dict[str, float]]]
+    folded: dict[str, float]
+    # The share of the folded escalatory weight that live settlements leave.
+    live_settlement: float
+
+    @property
+    def breakdown(self) -> dict[str, float]:
+        totals = dict(self.folded)
+        for _, weights in self.live:
+            for signal, value in weights.items():
+                totals[signal] = totals.get(signal, 0.0) + value
+        return {signal: round(value, 4) for signal, value in sorted(totals.items())}
+
+
+def weigh(
+    state_stories: dict[str, Story], folded: Folded, now: datetime, config: ScoringConfig
+) -> Weighing:
+    """Every story seen by `now` weighed at `now`, the folded summary included."""
+    visible = [story for story in state_stories.values() if story.first_seen <= now]
+    settlers = [
+        (story.first_seen, share)
+        for story in visible
+        if (share := settle_share(story, config)) < 1.0
+    ]
+    live = []
+    for story in visible:
+        factor = 1.0
+        for when, share in settlers:
+            if when > story.first_seen:
+                factor *= share
+        live.append((story, story_breakdown(story, now, config, factor)))
+    # Every folded story is older than every live one, so each live settlement applies.
+    live_settlement = math.prod(share for _, share in settlers)
+    folded_weights: dict[str, float] = {}
+    if folded.reference is not None:
+        for signal, value in folded.weights.items():
+            weight = value * decay_factor(now - folded.reference, config.half_life_of(signal))
+            if config.weights.get(signal, 0.0) > 0:
+                weight *= live_settlement
+            folded_weights[signal] = weight
+    return Weighing(now, live, folded_weights, live_settlement)
+
+
+def notable_weight(
+    story: NotableStory, now: datetime, config: ScoringConfig, live_share: float
+) -> float:
+    total = 0.0
+    for signal, value in story.weights.items():
+        weight = value * decay_factor(now - story.first_seen, config.half_life_of(signal))
+        if value > 0:
+            weight *= story.settled * live_share
+        total += weight
+    return total
+
+
+class _Work:
+    """The mutable working copy of a state while one record is folded in."""
+
+    def __init__(self, state: DyadState, config: ScoringConfig) -> None:
+        self.config = config
+        self.dyad = state.dyad
+        self.level: Level = state.level
+        self.level_since = state.level_since
+        self.clock = state.clock
+        self.judged_until = state.judged_until
+        self.stories = dict(state.stories)
+        self.item_story = dict(state.item_story)
+        self.folded = state.folded
+        self.last_burst = dict(state.last_burst)
+        self.last_notice_id = state.last_notice_id
+        self.applied = state.applied
+        self.notices: list[EscalationNotice] = []
+        self.written: set[str] = set()
+        self.removed: set[str] = set()
+        self.header_changed = False
+
+    # -- time ---------------------------------------------------------------
+
+    def advance(self, moment: datetime) -> None:
+        """Move the clock to `moment` (never back), judging each hour it passes."""
+        if self.clock is None or self.judged_until is None:
+            self.clock, self.judged_until = moment, hour_of(moment)
+            return
+        target = hour_of(max(self.clock, moment))
+        hour = self.judged_until + JUDGE_EVERY
+        while hour <= target:
+            if self.level == "calm":
+                # Nothing can fall: close what has closed by the end of the jump and go.
+                self.fold_closed(target)
+                break
+            self.fold_closed(hour)
+            self.judge_time_passing(hour)
+            hour += JUDGE_EVERY
+        self.judged_until = max(self.judged_until, target)
+        self.clock = max(self.clock, moment)
+
+    def judge_time_passing(self, hour: datetime) -> None:
+        weighing = self.weigh(hour)
+        index = index_of(weighing.breakdown)
+        held_for = hour - self.level_since if self.level_since is not None else None
+        level = next_level(self.level, index, held_for, self.config)
+        if LEVELS.index(level) < LEVELS.index(self.level):
+            self.notify("lowered", level, index, weighing, clock_trigger(hour), "", None, None)
+            self.level, self.level_since = level, hour
+
+    # -- stories ------------------------------------------------------------
+
+    def knows(self, item: ItemTagged) -> bool:
+        story_id = self.item_story.get(item.item_id)
+        story = self.stories.get(story_id) if story_id is not None else None
+        return story is not None and story.items[item.item_id].revision == item.revision
+
+    def place(self, item: StoryItem) -> None:
+        """Put an item into its story: its old one if it is a revision, else found or new."""
+        rules, deescalatory = self.config.stories, self.config.deescalatory
+        story_id = self.item_story.get(item.item_id)
+        if story_id is None or story_id not in self.stories:
+            story_id = find_story(self.stories, item, rules)
+        if story_id is None:
+            story_id = story_id_for(item)
+            self.stories[story_id] = Story.of(story_id, {item.item_id: item}, rules, deescalatory)
+        else:
+            self.stories[story_id] = self.stories[story_id].with_item(item, rules, deescalatory)
+        if item.item_id in self.stories[story_id].items:
+            self.item_story[item.item_id] = story_id
+        self.written.add(story_id)
+        self.header_changed = True
+        self.cap_live_stories()
+
+    def withdraw(self, item_id: str) -> None:
+        """A revision made the item irrelevant: it leaves its story (an empty story goes)."""
+        story_id = self.item_story.pop(item_id)
+        story = self.stories[story_id]
+        remaining = story.without_item(item_id, self.config.stories, self.config.deescalatory)
+        if remaining is None:
+            del self.stories[story_id]
+            self.removed.add(story_id)
+            self.written.discard(story_id)
+        else:
+            self.stories[story_id] = remaining
+            self.written.add(story_id)
+        self.header_changed = True
+
+    def cap_live_stories(self) -> None:
+        """A flood of distinct stories folds the oldest early: the state stays bounded."""
+        excess = len(self.stories) - self.config.max_live_stories
+        if excess > 0:
+            for story in sorted(self.stories.values(), key=_story_order)[:excess]:
+                self.fold(story)
+
+    def fold_closed(self, now: datetime) -> None:
+        """Fold the stories that can no longer take items (past the join window) by `now`."""
+        window = self.config.stories.closes_after
+        closed = [story for story in self.stories.values() if story.first_seen + window < now]
+        for story in sorted(closed, key=_story_order):
+            self.fold(story)
+        self.drop_old_days(now)
+
+    def fold(self, story: Story) -> None:
+        """Move a story into the summary: its weight, its day count, maybe its headline."""
+        config, folded = self.config, self.folded
+        raw = story_breakdown(story, story.first_seen, config)
+        share = settle_share(story, config)
+        closes = story.first_seen + config.stories.closes_after
+        reference = max(folded.reference, closes) if folded.reference is not None else closes
+        weights: dict[str, float] = {}
+        for signal, value in folded.weights.items():
+            weight = value
+            if folded.reference is not None:
+                weight *= decay_factor(reference - folded.reference, config.half_life_of(signal))
+            if share < 1.0 and config.weights.get(signal, 0.0) > 0:
+                weight *= share  # this story settles part of everything before it
+            weights[signal] = weight
+        for signal, value in raw.items():
+            weights[signal] = weights.get(signal, 0.0) + value * decay_factor(
+                reference - story.first_seen, config.half_life_of(signal)
+            )
+        daily = {day: dict(counts) for day, counts in folded.daily.items()}
+        counts = daily.setdefault(day_of(story.first_seen), {})
+        for signal in story.signals:
+            counts[signal] = counts.get(signal, 0) + 1
+        notable = [
+            n.model_copy(update={"settled": n.settled * share})
+            if share < 1.0 and n.first_seen < story.first_seen
+            else n
+            for n in folded.notable
+        ]
+        notable.append(_notable(story, raw))
+        notable.sort(
+            key=lambda n: (
+                -abs(notable_weight(n, reference, config, 1.0)),
+                n.first_seen,
+                n.story_id,
+            )
+        )
+        self.folded = Folded(
+            reference=reference,
+            weights={s: w for s, w in sorted(weights.items()) if abs(w) >= 1e-9},
+            stories=folded.stories + 1,
+            items=folded.items + story.items_total,
+            daily=daily,
+            notable=tuple(notable[: config.evidence_stories]),
+        )
+        del self.stories[story.story_id]
+        for item_id in story.items:
+            if self.item_story.get(item_id) == story.story_id:
+                del self.item_story[item_id]
+        self.written.discard(story.story_id)
+        self.removed.add(story.story_id)
+        self.header_changed = True
+
+    def drop_old_days(self, now: datetime) -> None:
+        rules = self.config.bursts
+        oldest = day_of(now - rules.window - rules.baseline - timedelta(days=1))
+        if any(day < oldest for day in self.folded.daily):
+            daily = {day: counts for day, counts in self.folded.daily.items() if day >= oldest}
+            self.folded = self.folded.model_copy(update={"daily": daily})
+            self.header_changed = True
+
+    # -- judging ------------------------------------------------------------
+
+    def weigh(self, now: datetime) -> Weighing:
+        return weigh(self.stories, self.folded, now, self.config)
+
+    def judge_item(self, item: ItemTagged, rules_version: str) -> None:
+        """The level (and bursts) when a relevant item has been placed."""
+        now = max(
+            item.event_time,
+            self.level_since or item.event_time,
+            self.folded.reference or item.event_time,
+        )
+        weighing = self.weigh(now)
+        index = index_of(weighing.breakdown)
+        held_for = now - self.level_since if self.level_since is not None else None
+        level = next_level(self.level, index, held_for, self.config)
+        trigger = (item.item_id, item.revision)
+        if level != self.level:
+            kind: Literal["raised", "lowered"] = (
+                "raised" if LEVELS.index(level) > LEVELS.index(self.level) else "lowered"
+            )
+            self.notify(kind, level, index, weighing, *trigger, rules_version, None)
+            self.level, self.level_since = level, now
+        elif self.level_since is None:
+            self.level_since = now
+        for signal in item.signals:
+            burst = self.burst(signal, now)
+            if burst is not None:
+                self.notify("burst", self.level, index, weighing, *trigger, rules_version, burst)
+                self.last_burst[signal] = now
+        self.header_changed = True
+
+    def burst(self, signal: str, now: datetime) -> BurstDetail | None:
+        rules = self.config.bursts
+        last = self.last_burst.get(signal)
+        if last is not None and now - last < rules.cooldown:
+            return None
+        in_window = []
+        before = 0
+        for story in self.stories.values():
+            if signal not in story.signals or story.first_seen > now:
+                continue
+            age = now - story.first_seen
+            if age <= rules.window:
+                in_window.append(story)
+            elif age <= rules.window + rules.baseline:
+                before += 1
+        if len(in_window) < rules.min_stories:
+            return None
+        # Folded stories count by the day they were first seen (a day's precision).
+        since = day_of(now - rules.window - rules.baseline)
+        until = day_of(now - rules.window)
+        before += sum(
+            counts.get(signal, 0)
+            for day, counts in self.folded.daily.items()
+            if since <= day <= until
+        )
+        baseline = before * (rules.window / rules.baseline)
+        if len(in_window) < rules.ratio * max(baseline, rules.baseline_floor):
+            return None
+        sources = len(
+            origins(
+                (item for story in in_window for item in story.items.values()),
+                self.config.stories,
+            )
+        )
+        if sources < rules.min_sources:
+            return None
+        return BurstDetail(
+            signal=signal,  # type: ignore[arg-type]
+            stories=len(in_window),
+            sources=sources,
+            baseline=round(baseline, 4),
+            window_hours=rules.window.total_seconds() / 3600,
+        )
+
+    def notify(
+        self,
+        kind: Literal["raised", "lowered", "burst"],
+        level: Level,
+        index: float,
+        weighing: Weighing,
+        trigger_id: str,
+        revision: str,
+        rules_version: str | None,
+        burst: BurstDetail | None,
+    ) -> None:
+        label = f"burst:{burst.signal}" if burst is not None else kind
+        notice = EscalationNotice(
+            notice_id=notice_id_for(self.dyad, label, level, trigger_id, revision),
+            dyad=self.dyad,
+            kind=kind,
+            level=level,
+            previous_level=self.level,
+            index=index,
+            breakdown=weighing.breakdown,
+            event_time=weighing.now,
+            trigger_item_id=trigger_id,
+            evidence=evidence_of(weighing, self.folded, self.config),
+            rules_version=rules_version,
+            burst=burst,
+        )
+        self.notices.append(notice)
+        self.last_notice_id = notice.notice_id
+        self.header_changed = True
+
+    def result(self, origin: Origin | None) -> Escalation:
+        if self.header_changed and origin is not None:
+            self.applied = {**self.applied, origin[0]: origin[1]}
+        state = DyadState.model_construct(
+            dyad=self.dyad,
+            level=self.level,
+            level_since=self.level_since,
+            clock=self.clock,
+            judged_until=self.judged_until,
+            stories=self.stories,
+            folded=self.folded,
+            last_burst=self.last_burst,
+            last_notice_id=self.last_notice_id,
+            applied=self.applied,
+            item_story=self.item_story,
+        )
+        change = StateChange(
+            header=self.header_changed,
+            stories_written=tuple(sorted(self.written)),
+            stories_removed=tuple(sorted(self.removed - self.written)),
+        )
+        return Escalation(state, tuple(self.notices), change)
+
+
+def _story_order(story: Story) -> tuple[datetime, str]:
+    return story.first_seen, story.story_id
+
+
+def _notable(story: Story, raw: dict[str, float]) -> NotableStory:
+    lead = story.lead
+    items = sorted(story.items.values(), key=lambda i: (i.event_time, i.item_id))
+    return NotableStory(
+        story_id=story.story_id,
+        item_id=lead.item_id,
+        headline=lead.headline,
+        source=lead.source,
+        link=lead.link,
+        first_seen=story.first_seen,
+        signals=tuple(sorted(story.signals, key=SIGNAL_IDS.index)),
+        weights=raw,
+        sources=tuple(sorted({i.source for i in items})),
+        links=tuple(i.link for i in items if i.link)[:5],
+        items=story.items_total,
+    )
+
+
+def evidence_of(weighing: Weighing, folded: Folded, config: ScoringConfig) -> list[NoticeEvidence]:
+    """The stories that move the index most at the weighing's moment, live or folded."""
+    scored: list[tuple[float, datetime, str, NoticeEvidence]] = []
+    for story, breakdown in weighing.live:
+        weight = sum(breakdown.values())
+        if not weight:
+            continue
+        lead = story.lead
+        items = sorted(story.items.values(), key=lambda i: (i.event_time, i.item_id))
+        evidence = NoticeEvidence(
+            item_id=lead.item_id,
+            headline=lead.headline,
+            source=lead.source,
+            link=lead.link,
+            published=story.first_seen,
+            signals=sorted(story.signals, key=SIGNAL_IDS.index),  # type: ignore[arg-type]
+            contribution=round(weight, 4),
+            story_id=story.story_id,
+            sources=sorted({i.source for i in items}),
+            links=[i.link for i in items if i.link][:5],
+            items=story.items_total,
+        )
+        scored.append((weight, story.first_seen, story.story_id, evidence))
+    for notable in folded.notable:
+        if notable.first_seen > weighing.now:
+            continue
+        weight = notable_weight(notable, weighing.now, config, weighing.live_settlement)
+        if abs(weight) < config.forget_below:
+            continue
+        evidence = NoticeEvidence(
+            item_id=notable.item_id,
+            headline=notable.headline,
+            source=notable.source,
+            link=notable.link,
+            published=notable.first_seen,
+            signals=list(notable.signals),  # type: ignore[arg-type]
+            contribution=round(weight, 4),
+            story_id=notable.story_id,
+            sources=list(notable.sources),
+            links=list(notable.links),
+            items=notable.items,
+        )
+        scored.append((weight, notable.first_seen, notable.story_id, evidence))
+    # Largest movers first; ties broken by time then id, so the order is stable.
+    scored.sort(key=lambda entry: (-abs(entry[0]), entry[1], entry[2]))
+    return [entry[3] for entry in scored[: config.evidence_stories]]
+
+
+def escalate(
+    state: DyadState,
+    record: ItemTagged | ClockTicked,
+    config: ScoringConfig,
+    origin: Origin | None = None,
+) -> Escalation:
+    """Fold one record of the dyad's log into its state; say which notices that raises.
+
+    `origin` is the (partition, offset) on news.items the record was derived from,
+    when known: a record from at or before what the state has applied from that
+    partition is a redelivery and changes nothing.
+    """
+    unchanged = Escalation(state, (), StateChange())
+    if origin is not None and origin[1] <= state.applied.get(origin[0], -1):
+        return unchanged
+    work = _Work(state, config)
+    if isinstance(record, ClockTicked):
+        work.advance(record.at)
+        return work.result(origin)
+    relevant = record.relevant and record.dyad == state.dyad
+    if relevant and work.knows(record):
+        return unchanged
+    work.advance(record.event_time)
+    if relevant:
+        work.place(story_item_of(record))
+        work.judge_item(record, record.rules_version)
+    elif record.item_id in work.item_story:
+        work.withdraw(record.item_id)
+    return work.result(origin)
+
+
+def breakdown_at(state: DyadState, now: datetime, config: ScoringConfig) -> dict[str, float]:
+    return weigh(state.stories, state.folded, now, config).breakdown
+
+
+def tension_state_of(state: DyadState, config: ScoringConfig, last_record: str) -> TensionState:
+    """The wire view of a state: the index at the log's clock."""
+    as_of = state.clock
+    assert as_of is not None, "a dyad state is published only after its first record"
+    breakdown = breakdown_at(state, as_of, config)
+    return TensionState(
+        dyad=state.dyad,
+        level=state.level,
+        index=index_of(breakdown),
+        breakdown=breakdown,
+        as_of=as_of,
+        items_counted=state.folded.items + sum(s.items_total for s in state.stories.values()),
+        last_item_id=last_record,
+        last_notice_id=state.last_notice_id,
+        stories_counted=state.folded.stories + len(state.stories),
+        settled_at=as_of,
+    )

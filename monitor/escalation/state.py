@@ -1,0 +1,196 @@
+"""What a dyad carries from one record to the next, bounded whatever the length of history.
+
+- **Live stories**: the stories still open to new items (first seen within the
+  join window of the clock), in full, each with at most `max_items` items.
+- **The folded summary**: what closed stories leave behind, and all that the
+  index, the bursts and the evidence still need of them: their weight per
+  signal (decayed to one reference time, settled by the apologies after them),
+  their count per signal per day for the burst baseline (the baseline period
+  only), and the few heaviest of them for notices to show.
+- The level, since when, the log's clock, the last bursts and notice, and the
+  offset of the last record folded in.
+
+So the state's size depends on how much news is *open* (a few days' worth,
+capped at `max_live_stories`), never on how long the service has run.
+
+The Faust table holds it as several records, so that a change writes only
+what changed: the header (everything but the live stories) under the dyad's
+key, and each live story under `<dyad>|<story id>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.escalation.stories import Story
+from schemas import Level
+from schemas.events import UtcDatetime
+
+STORY_KEY_SEPARATOR = "|"
+
+
+class NotableStory(BaseModel):
+    """A folded story kept for the evidence of later notices: its lead and its weight."""
+
+    model_config = ConfigDict(frozen=True)
+
+    story_id: str
+    item_id: str
+    headline: str
+    source: str
+    link: str | None
+    first_seen: UtcDatetime
+    signals: tuple[str, ...]
+    # Weight per signal when first seen (corroboration and context included), and
+    # the share of its escalatory weight that later settlements have left.
+    weights: dict[str, float]
+    settled: float = 1.0
+    sources: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+    items: int = 1
+
+
+class Folded(BaseModel):
+    """What the closed stories of a dyad leave behind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Per signal, the summed weight of every folded story, decayed to `reference`
+    # and multiplied by the settlements that came after each story.
+    reference: UtcDatetime | None = None
+    weights: dict[str, float] = {}
+    stories: int = 0
+    items: int = 0
+    # "YYYY-MM-DD" → signal → folded stories first seen that day: the burst
+    # baseline. Days older than the baseline period are dropped.
+    daily: dict[str, dict[str, int]] = {}
+    notable: tuple[NotableStory, ...] = ()
+
+
+class DyadState(BaseModel):
+    """A dyad's state. Internal, not a wire contract."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dyad: str
+    level: Level = "calm"
+    level_since: UtcDatetime | None = None
+    # The log's clock: the latest time any record folded in has shown (items and
+    # ticks alike), and the last hour at which the level was judged for time passing.
+    clock: UtcDatetime | None = None
+    judged_until: UtcDatetime | None = None
+    stories: dict[str, Story] = {}
+    folded: Folded = Folded()
+    last_burst: dict[str, UtcDatetime] = {}
+    last_notice_id: str | None = None
+    # Per news.items partition, the offset of the last record this state includes:
+    # a redelivery after a crash (at-least-once) is recognised by it and skipped.
+    applied: dict[int, int] = {}
+    # item id → story id of the live stories' items; derived, not stored.
+    item_story: dict[str, str] = Field(default={}, exclude=True)
+
+    def with_index(self) -> DyadState:
+        """The state with `item_story` derived from its stories (after decoding)."""
+        index = {
+            item_id: story.story_id for story in self.stories.values() for item_id in story.items
+        }
+        return self.model_copy(update={"item_story": index})
+
+
+class DyadHeader(BaseModel):
+    """The table record under the dyad's key: the state without its live stories."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dyad: str
+    level: Level = "calm"
+    level_since: UtcDatetime | None = None
+    clock: UtcDatetime | None = None
+    judged_until: UtcDatetime | None = None
+    story_ids: list[str] = []
+    folded: Folded = Folded()
+    last_burst: dict[str, UtcDatetime] = {}
+    last_notice_id: str | None = None
+    applied: dict[int, int] = {}
+
+
+def story_key(dyad: str, story_id: str) -> bytes:
+    return f"{dyad}{STORY_KEY_SEPARATOR}{story_id}".encode()
+
+
+def header_of(state: DyadState) -> bytes:
+    header = DyadHeader(
+        dyad=state.dyad,
+        level=state.level,
+        level_since=state.level_since,
+        clock=state.clock,
+        judged_until=state.judged_until,
+        story_ids=sorted(state.stories),
+        folded=state.folded,
+        last_burst=state.last_burst,
+        last_notice_id=state.last_notice_id,
+        applied=state.applied,
+    )
+    return header.model_dump_json().encode("utf-8")
+
+
+def story_record(story: Story) -> bytes:
+    return story.model_dump_json().encode("utf-8")
+
+
+def table_records(state: DyadState) -> dict[bytes, bytes]:
+    """Every record the table holds for this state, key → value."""
+    records = {state.dyad.encode(): header_of(state)}
+    for story in state.stories.values():
+        records[story_key(state.dyad, story.story_id)] = story_record(story)
+    return records
+
+
+class StateRecordMissingError(LookupError):
+    """The table lists a story it does not hold: the changelog lost a record."""
+
+
+def state_from(dyad: str, header: bytes | None, stories: Mapping[bytes, bytes]) -> DyadState:
+    """The state from its table records (`stories`: story key → record)."""
+    if header is None:
+        return DyadState(dyad=dyad)
+    decoded = DyadHeader.model_validate_json(header)
+    live = {}
+    for story_id in decoded.story_ids:
+        raw = stories.get(story_key(dyad, story_id))
+        if raw is None:
+            raise StateRecordMissingError(f"{dyad}: story {story_id} listed but not stored")
+        live[story_id] = Story.model_validate_json(raw)
+    return DyadState(
+        dyad=dyad,
+        level=decoded.level,
+        level_since=decoded.level_since,
+        clock=decoded.clock,
+        judged_until=decoded.judged_until,
+        stories=live,
+        folded=decoded.folded,
+        last_burst=decoded.last_burst,
+        last_notice_id=decoded.last_notice_id,
+        applied=decoded.applied,
+    ).with_index()
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """What folding one record changed, so the table writes only that."""
+
+    header: bool = False
+    stories_written: tuple[str, ...] = ()
+    stories_removed: tuple[str, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        return self.header or bool(self.stories_written) or bool(self.stories_removed)
+
+
+def day_of(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d}"

@@ -1,0 +1,156 @@
+"""Given years of news, when folded, then the dyad's state stays small and still exact.
+
+The state is a snapshot written to a changelog and restored from it: its size
+must not depend on how long the service has run, and folding old stories into
+the summary must not change what the index says.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.escalation.escalate import breakdown_at, escalate
+from monitor.escalation.scoring import ScoringConfig
+from monitor.escalation.state import DyadState, state_from, table_records
+from monitor.escalation.stories import fingerprint
+from schemas import DYAD_AZ_RU, SIGNAL_IDS, ClockTicked, ItemTagged
+
+CONFIG = ScoringConfig.load()
+START = datetime(2024, 1, 1, tzinfo=UTC)
+RECORD_LIMIT = 64 * 1024
+OUTLETS = [f"Outlet {n}" for n in range(12)]
+PLACES = ["Yekaterinburg", "Baku", "Moscow", "Grozny", "Aktau", "Ganja", "Sumgait", "Tula"]
+
+
+def relevant_item(n: int, at: datetime, rng: random.Random) -> ItemTagged:
+    """A relevant item; about a third retell an earlier headline of the day."""
+    signals = rng.sample(SIGNAL_IDS, rng.choice([1, 1, 2]))
+    story = rng.randrange(8)
+    title = (
+        f"{rng.choice(PLACES)} {' '.join(signals)} report number {story} "
+        f"on {at:%B %d} with {rng.choice(PLACES)}"
+    )
+    return ItemTagged.model_validate(
+        {
+            "item_id": f"item-{n}",
+            "revision": "r1",
+            "source": rng.choice(OUTLETS),
+            "link": f"https://news.example/{n}",
+            "title": title,
+            "lang": rng.choice(["en", "ru", "az"]),
+            "event_time": at,
+            "relevant": True,
+            "dyad": DYAD_AZ_RU,
+            "sides": ["AZ", "RU"],
+            "signals": signals,
+            "evidence": [],
+            "rules_version": "test",
+            "fingerprint": f"{fingerprint(title):016x}",
+        }
+    )
+
+
+def stream(days: int, per_day: int, seed: int = 3) -> list[ItemTagged | ClockTicked]:
+    """`per_day` relevant items a day, in log order, with an hourly tick from the collector."""
+    rng = random.Random(seed)
+    records: list[ItemTagged | ClockTicked] = []
+    n = 0
+    for day in range(days):
+        times = sorted(
+            START + timedelta(days=day, minutes=rng.randrange(24 * 60)) for _ in range(per_day)
+        )
+        for hour in range(24):
+            tick_at = START + timedelta(days=day, hours=hour)
+            while times and times[0] < tick_at:
+                records.append(relevant_item(n, times.pop(0), rng))
+                n += 1
+            records.append(ClockTicked(at=tick_at))
+        records.extend(relevant_item(n + k, at, rng) for k, at in enumerate(times))
+        n += len(times)
+    return records
+
+
+def largest_record(state: DyadState) -> int:
+    return max(len(value) for value in table_records(state).values())
+
+
+def test_two_years_of_news_keep_every_table_record_under_64_kb() -> None:
+    state = DyadState(dyad=DYAD_AZ_RU)
+    largest = 0
+    sizes_by_quarter = []
+    for position, record in enumerate(stream(days=730, per_day=40)):
+        state = escalate(state, record, CONFIG).state
+        if position % 500 == 0:
+            largest = max(largest, largest_record(state))
+        if position % 8000 == 0:
+            sizes_by_quarter.append(sum(len(v) for v in table_records(state).values()))
+    largest = max(largest, largest_record(state))
+    assert largest <= RECORD_LIMIT
+    assert state.folded.stories > 3_000, "two years of stories went into the summary"
+    # Bounded by design: the whole state after two years is no bigger than after months.
+    assert sizes_by_quarter[-1] <= 2 * max(sizes_by_quarter[1:4])
+
+
+def test_a_flood_of_distinct_stories_is_capped_by_folding_the_oldest_early() -> None:
+    state = DyadState(dyad=DYAD_AZ_RU)
+    for record in stream(days=2, per_day=2000):
+        state = escalate(state, record, CONFIG).state
+    assert len(state.stories) <= CONFIG.max_live_stories
+    assert largest_record(state) <= RECORD_LIMIT
+
+
+def test_a_story_keeps_its_first_items_in_full_and_counts_the_rest() -> None:
+    rng = random.Random(1)
+    copies = [
+        relevant_item(n, START + timedelta(minutes=n), rng).model_copy(
+            update={
+                "title": "FSB detains Azerbaijanis in Yekaterinburg",
+                "signals": ["detentions"],
+                "fingerprint": f"{fingerprint('FSB detains Azerbaijanis in Yekaterinburg'):016x}",
+            }
+        )
+        for n in range(100)
+    ]
+    state = DyadState(dyad=DYAD_AZ_RU)
+    for item in copies:
+        state = escalate(state, item, CONFIG).state
+    [story] = state.stories.values()
+    assert len(story.items) == CONFIG.stories.max_items
+    assert story.items_total == 100
+
+
+def test_folding_closed_stories_leaves_the_index_as_it_was() -> None:
+    """The summary is exact for decay and settlements: folded or kept whole, same index."""
+    records = stream(days=60, per_day=15, seed=11)
+    kept_whole = replace(
+        CONFIG,
+        stories=replace(CONFIG.stories, fold_after=timedelta(days=10_000)),
+        max_live_stories=1_000_000,
+    )
+    folded = whole = DyadState(dyad=DYAD_AZ_RU)
+    for record in records:
+        folded = escalate(folded, record, CONFIG).state
+        whole = escalate(whole, record, kept_whole).state
+    assert folded.folded.stories > 100
+    assert whole.folded.stories == 0
+    end = folded.clock
+    assert end is not None
+    folded_index = breakdown_at(folded, end, CONFIG)
+    whole_index = breakdown_at(whole, end, kept_whole)
+    assert folded_index.keys() == whole_index.keys()
+    for signal, value in whole_index.items():
+        assert folded_index[signal] == pytest.approx(value, rel=1e-6, abs=1e-3), signal
+
+
+def test_the_table_records_restore_the_same_state() -> None:
+    state = DyadState(dyad=DYAD_AZ_RU)
+    for record in stream(days=10, per_day=30):
+        state = escalate(state, record, CONFIG).state
+    records = table_records(state)
+    restored = state_from(DYAD_AZ_RU, records[DYAD_AZ_RU.encode()], records)
+    assert restored == state
+    assert restored.item_story == state.item_story

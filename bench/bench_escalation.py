@@ -142,7 +142,9 @@ def everyday_mix(timeline: Path, destination: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=10, help="corpus copies (240 items each)")
+    parser.add_argument(
+        "--copies", type=int, default=8, help="corpus copies, 3 years apart (240 items each)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         timeline = retold(CORPUS, args.copies, Path(directory) / "timeline.jsonl")

@@ -20,7 +20,7 @@ from monitor.clock import event_time_of, utc_now
 from monitor.collect.identity import item_id as derive_item_id
 from monitor.collect.identity import revision as derive_revision
 from monitor.errors import MonitorError
-from schemas import ItemCollected, untrusted_time
+from schemas import EARLIEST_EVENT_TIME, ItemCollected, untrusted_time
 from schemas.events import UtcDatetime
 
 
@@ -131,6 +131,11 @@ def retold(source: Path, copies: int, destination: Path, years_apart: int = 3) -
             item = json.loads(line)
             if item.get("published"):
                 year = int(item["published"][:4]) - years_apart * copy
+                if year < EARLIEST_EVENT_TIME.year:
+                    raise ArchiveError(
+                        f"{copies} copies {years_apart} years apart reach back to {year}:"
+                        f" dates before {EARLIEST_EVENT_TIME.year} are not trusted"
+                    )
                 item["published"] = f"{year}{item['published'][4:]}"
             item["id"] = f"{item['id']}-{copy}"
             if item.get("link"):

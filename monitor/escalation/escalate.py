@@ -92,6 +92,11 @@ def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def ceil_hour(moment: datetime) -> datetime:
+    floor = hour_of(moment)
+    return floor if floor == moment else floor + JUDGE_EVERY
+
+
 def clock_trigger(hour: datetime) -> str:
     return f"clock:{hour.isoformat()}"
 
@@ -122,12 +127,73 @@ class Weighing:
     live_settlement: float
 
     @property
-    def breakdown(self) -> dict[str, float]:
+    def totals(self) -> dict[str, float]:
         totals = dict(self.folded)
         for _, weights in self.live:
             for signal, value in weights.items():
                 totals[signal] = totals.get(signal, 0.0) + value
-        return {signal: round(value, 4) for signal, value in sorted(totals.items())}
+        return totals
+
+    @property
+    def breakdown(self) -> dict[str, float]:
+        return {signal: round(value, 4) for signal, value in sorted(self.totals.items())}
+
+
+# Far more than a float's error on an index, far less than the 4 decimals it is
+# rounded to: what a forecast must clear to spare an hour its full judgement.
+FORECAST_MARGIN = 1e-3
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The index between two records, as one decaying term per signal.
+
+    While no record arrives the stories, their settlements and the summary stay
+    as they are, so each signal's weight only decays at its own rate: the index
+    at any later hour is known from one weighing. It spares the hours that
+    cannot lower the level a full weighing; the hour that may, gets one.
+    """
+
+    anchor: datetime
+    terms: tuple[tuple[float, float], ...]  # (weight at the anchor, decay rate per second)
+
+    @classmethod
+    def of(cls, weighing: Weighing, config: ScoringConfig) -> Forecast:
+        rates = config.decay_rates
+        terms = tuple((value, rates[signal]) for signal, value in weighing.totals.items())
+        return cls(weighing.now, terms)
+
+    def index_at(self, moment: datetime) -> float:
+        age = (moment - self.anchor).total_seconds()
+        return max(0.0, sum(value * math.exp(-rate * age) for value, rate in self.terms))
+
+    def first_hour_below(self, threshold: float, start: datetime, end: datetime) -> datetime:
+        """The first hour in [start, end] at which the index may be below `threshold`
+        (after `end` when there is none). No hour before it is.
+
+        The escalatory terms only fall; a de-escalatory (negative) term only rises
+        toward zero, so from `start` on it is never below its value at `start`.
+        Their sum is a lower bound of the index that only falls: bisect on it.
+        """
+        age = (start - self.anchor).total_seconds()
+        floor = sum(value * math.exp(-rate * age) for value, rate in self.terms if value < 0)
+        rising = tuple((value, rate) for value, rate in self.terms if value > 0)
+
+        def bound(hours: int) -> float:
+            later = age + hours * JUDGE_EVERY.total_seconds()
+            return floor + sum(value * math.exp(-rate * later) for value, rate in rising)
+
+        last = int((end - start) / JUDGE_EVERY)
+        if bound(last) >= threshold:
+            return end + JUDGE_EVERY
+        low, high = 0, last
+        while low < high:
+            middle = (low + high) // 2
+            if bound(middle) < threshold:
+                high = middle
+            else:
+                low = middle + 1
+        return start + low * JUDGE_EVERY
 
 
 def weigh(
@@ -201,25 +267,44 @@ class _Work:
             return
         target = hour_of(max(self.clock, moment))
         hour = self.judged_until + JUDGE_EVERY
+        forecast: Forecast | None = None
         while hour <= target:
             if self.level == "calm":
                 # Nothing can fall: close what has closed by the end of the jump and go.
                 self.fold_closed(target)
                 break
-            self.fold_closed(hour)
-            self.judge_time_passing(hour)
+            # The level falls only once held for the dwell; no hour before can lower it.
+            if self.level_since is not None and hour < self.level_since + self.config.min_dwell:
+                hour = ceil_hour(self.level_since + self.config.min_dwell)
+                continue
+            if self.fold_closed(hour):
+                forecast = None
+            if forecast is None:
+                forecast = Forecast.of(self.weigh(hour), self.config)
+            threshold = self.config.raise_at[self.level] * self.config.lower_factor
+            candidate = forecast.first_hour_below(threshold + FORECAST_MARGIN, hour, target)
+            if candidate > hour:
+                hour = candidate  # those hours could not lower it: judged, as unchanged
+                continue
+            if forecast.index_at(hour) < threshold + FORECAST_MARGIN and self.judge_time_passing(
+                hour
+            ):
+                forecast = None
             hour += JUDGE_EVERY
         self.judged_until = max(self.judged_until, target)
         self.clock = max(self.clock, moment)
 
-    def judge_time_passing(self, hour: datetime) -> None:
+    def judge_time_passing(self, hour: datetime) -> bool:
+        """Judge the level at `hour` for time passing; True when it fell."""
         weighing = self.weigh(hour)
         index = index_of(weighing.breakdown)
         held_for = hour - self.level_since if self.level_since is not None else None
         level = next_level(self.level, index, held_for, self.config)
-        if LEVELS.index(level) < LEVELS.index(self.level):
-            self.notify("lowered", level, index, weighing, clock_trigger(hour), "", None, None)
-            self.level, self.level_since = level, hour
+        if LEVELS.index(level) >= LEVELS.index(self.level):
+            return False
+        self.notify("lowered", level, index, weighing, clock_trigger(hour), "", None, None)
+        self.level, self.level_since = level, hour
+        return True
 
     # -- stories ------------------------------------------------------------
 
@@ -266,13 +351,15 @@ class _Work:
             for story in sorted(self.stories.values(), key=_story_order)[:excess]:
                 self.fold(story)
 
-    def fold_closed(self, now: datetime) -> None:
+    def fold_closed(self, now: datetime) -> bool:
         """Fold the stories that can no longer take items (past the join window) by `now`."""
         window = self.config.stories.closes_after
         closed = [story for story in self.stories.values() if story.first_seen + window < now]
         for story in sorted(closed, key=_story_order):
             self.fold(story)
-        self.drop_old_days(now)
+        if closed:
+            self.drop_old_days(now)
+        return bool(closed)
 
     def fold(self, story: Story) -> None:
         """Move a story into the summary: its weight, its day count, maybe its headline."""

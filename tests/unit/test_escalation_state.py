@@ -154,3 +154,38 @@ def test_the_table_records_restore_the_same_state() -> None:
     restored = state_from(DYAD_AZ_RU, records[DYAD_AZ_RU.encode()], records)
     assert restored == state
     assert restored.item_story == state.item_story
+
+
+def test_the_forecast_spares_hours_without_changing_a_single_notice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Judging only the hours the forecast cannot rule out gives what judging every hour
+    in full gives, notice for notice and byte for byte."""
+    import monitor.escalation.escalate as escalation
+
+    def notices_of(records: list[ItemTagged | ClockTicked]) -> list[str]:
+        state = DyadState(dyad=DYAD_AZ_RU)
+        out = []
+        for record in records:
+            result = escalate(state, record, CONFIG)
+            state = result.state
+            out += [notice.model_dump_json() for notice in result.notices]
+        return out
+
+    # Episodes of news with quiet months between: many falls, judged across long gaps.
+    rng = random.Random(5)
+    episode = [["armed_incident"], ["detentions"], ["diplomatic_protest", "hostile_rhetoric"]]
+    records: list[ItemTagged | ClockTicked] = []
+    for number in range(8):
+        start = START + timedelta(days=90 * number)
+        for step, signals in enumerate(episode):
+            item = relevant_item(10 * number + step, start + timedelta(hours=5 * step), rng)
+            records.append(item.model_copy(update={"signals": signals}))
+        if number % 2:
+            apology = relevant_item(10 * number + 5, start + timedelta(days=4), rng)
+            records.append(apology.model_copy(update={"signals": ["conciliation"]}))
+    spared = notices_of(records)
+    monkeypatch.setattr(escalation, "FORECAST_MARGIN", float("inf"))  # every hour in full
+    judged_in_full = notices_of(records)
+    assert sum('"kind":"lowered"' in notice for notice in spared) >= 10
+    assert spared == judged_in_full

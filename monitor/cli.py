@@ -120,6 +120,16 @@ def feed_options(command: F) -> F:
             help="Seconds between polling rounds.",
         ),
         click.option(
+            "--tick-interval",
+            envvar="MONITOR_TICK_INTERVAL",
+            show_envvar=True,
+            type=click.FloatRange(min=1),
+            default=defaults.tick_interval_s,
+            show_default=True,
+            help="Seconds between the clock ticks the collector records on news.items"
+            " (time passing, for levels to fall when no news comes).",
+        ),
+        click.option(
             "--fetch-timeout",
             envvar="MONITOR_FETCH_TIMEOUT",
             show_envvar=True,
@@ -237,6 +247,7 @@ def build_settings(**options: Any) -> Settings:
         "session_timeout": "session_timeout_s",
         "feeds": "feeds",
         "interval": "poll_interval_s",
+        "tick_interval": "tick_interval_s",
         "fetch_timeout": "fetch_timeout_s",
         "max_feed_bytes": "max_feed_bytes",
         "allow_networks": "allow_networks",

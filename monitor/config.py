@@ -32,6 +32,9 @@ class Settings:
     heartbeat_interval_s: float = 1.0
     feeds: Path = DEFAULT_FEEDS
     poll_interval_s: float = 900.0
+    # How often the collector records on news.items that time passed (ClockTicked):
+    # the escalator's clock, so a level falls during a quiet night too.
+    tick_interval_s: float = 300.0
     fetch_timeout_s: float = 30.0
     max_feed_bytes: int = 10 * 1024 * 1024
     # Collectors (see docs/collectors.md). Networks a feed may reach besides public

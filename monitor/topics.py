@@ -17,11 +17,13 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from monitor.config import Settings
 from schemas import (
+    ClockTicked,
     DeadLetter,
     DigestCompiled,
     EscalationNotice,
     Event,
     FeedPolled,
+    FeedStale,
     ItemCollected,
     ItemTagged,
     TensionState,
@@ -41,13 +43,26 @@ class TopicSpec:
     description: str
     partitions: int | None = None  # None: Settings.partitions
     config: dict[str, str] = field(default_factory=dict)
+    # Other events the topic carries beside `contract`, told apart by `event_type`.
+    also: tuple[type[Event], ...] = ()
 
     def partition_count(self, settings: Settings) -> int:
         return self.partitions if self.partitions is not None else settings.partitions
 
+    def contract_of(self, record: dict[str, object]) -> type[Event] | None:
+        """The contract a record (decoded JSON) claims: by its `event_type`, else the topic's."""
+        for other in self.also:
+            if record.get("event_type") == other.__name__:
+                return other
+        return self.contract
+
 
 NEWS_ITEMS = TopicSpec(
-    "news.items", "item_id", ItemCollected, "Immutable facts: every item a collector read"
+    "news.items",
+    "item_id",
+    ItemCollected,
+    "Immutable facts: every item a collector read, and when time passed (ClockTicked)",
+    also=(ClockTicked,),
 )
 NEWS_TAGGED = TopicSpec(
     "news.tagged", "item_id", ItemTagged, "Every item with relevance, signals and evidence"
@@ -55,7 +70,12 @@ NEWS_TAGGED = TopicSpec(
 # Relevant tagged items re-keyed by dyad, so that one partition holds a dyad's
 # whole history and the tension table is local to it.
 TENSION_BY_DYAD = TopicSpec(
-    "tension.by-dyad", "dyad", ItemTagged, "Relevant tagged items keyed by dyad", partitions=1
+    "tension.by-dyad",
+    "dyad",
+    ItemTagged,
+    "Relevant tagged items (and edits, and clock ticks) keyed by dyad",
+    partitions=1,
+    also=(ClockTicked,),
 )
 ALERTS_ESCALATIONS = TopicSpec(
     "alerts.escalations", "dyad", EscalationNotice, "Escalation notices", partitions=1
@@ -69,7 +89,12 @@ TENSION_STATE = TopicSpec(
     config=COMPACTED,
 )
 FEEDS_HEALTH = TopicSpec(
-    "feeds.health", "feed_url", FeedPolled, "The outcome of every feed poll", partitions=1
+    "feeds.health",
+    "feed_url",
+    FeedPolled,
+    "The outcome of every feed poll, and feeds gone silent (FeedStale)",
+    partitions=1,
+    also=(FeedStale,),
 )
 NEWS_DEADLETTER = TopicSpec(
     "news.deadletter",

@@ -48,7 +48,7 @@ from monitor.config import Settings
 from monitor.kafka import publish, read_topic
 from monitor.records import Outgoing
 from monitor.topics import COLLECTOR_STATE, FEEDS_HEALTH, NEWS_ITEMS
-from schemas import Event, FeedPolled, FeedStale, ItemCollected
+from schemas import ClockTicked, Event, FeedPolled, FeedStale, ItemCollected, encode
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class CollectorOptions:
     max_items: int = 500
     stale_after: timedelta = timedelta(hours=24)
     remembered_items: int = DEFAULT_REMEMBERED_ITEMS
+    tick_every: timedelta = timedelta(minutes=5)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CollectorOptions:
@@ -83,6 +84,7 @@ class CollectorOptions:
             max_items=settings.max_items_per_feed,
             stale_after=timedelta(seconds=settings.stale_after_s),
             remembered_items=max(DEFAULT_REMEMBERED_ITEMS, 2 * settings.max_items_per_feed),
+            tick_every=timedelta(seconds=settings.tick_interval_s),
         )
 
     def stale_after_for(self, feed: FeedSpec) -> timedelta:
@@ -267,6 +269,21 @@ class Collector:
                     self.on_stale(notice)
         return tuple(notices)
 
+    async def tick(self) -> ClockTicked:
+        """Record on every partition of news.items that time has passed (see ClockTicked).
+
+        After the items of a round, so a tick never precedes what was collected before it.
+        """
+        tick = ClockTicked(at=self.clock())
+        partitions = sorted(await self.producer.partitions_for(NEWS_ITEMS.name))
+        value = encode(tick)
+        sent = [
+            await self.producer.send(NEWS_ITEMS.name, key=b"clock", value=value, partition=p)
+            for p in partitions
+        ]
+        await asyncio.gather(*sent)
+        return tick
+
     async def run_once(self) -> RoundReport:
         """Poll every feed once (except those whose server asked to wait), publish, report."""
         now = self.clock()
@@ -279,6 +296,7 @@ class Collector:
         published = await self._commit(pending)
         stale = [p.decision.stale for p in pending if p.decision.stale is not None]
         stale += await self.sweep_stale(deferred)
+        await self.tick()
         return RoundReport(
             polls=tuple(p.decision.polled for p in pending),
             published=published,
@@ -315,6 +333,7 @@ class Collector:
         stale: list[FeedStale] = []
         next_report = now + report_every
         next_sweep = now + min(report_every, timedelta(seconds=60))
+        next_tick = now
 
         async def poll_and_reschedule(index: int) -> None:
             feed = self.feeds[index]
@@ -347,12 +366,22 @@ class Collector:
                     waiting = sorted({i for _, i in queue})
                     stale.extend(await self.sweep_stale(self.feeds[i] for i in waiting))
                     next_sweep = now + min(report_every, timedelta(seconds=60))
+                if now >= next_tick:
+                    try:
+                        await self.tick()
+                    except Exception:
+                        # Time is recorded again at the next tick: a missed one only
+                        # delays a falling level, and the broker may be back by then.
+                        log.exception("clock tick not recorded")
+                    next_tick = now + self.options.tick_every
                 if now >= next_report:
                     if on_round is not None:
                         on_round(RoundReport(tuple(polls), tuple(published), tuple(stale)))
                     polls, published, stale = [], [], []
                     next_report = now + report_every
-                deadline = min([next_report, next_sweep] + ([queue[0][0]] if queue else []))
+                deadline = min(
+                    [next_report, next_sweep, next_tick] + ([queue[0][0]] if queue else [])
+                )
                 wake.clear()
                 waking = asyncio.ensure_future(wake.wait())
                 try:

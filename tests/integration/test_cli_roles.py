@@ -12,9 +12,9 @@ import pytest
 from monitor.broker import free_port, wait_until_ready
 from monitor.config import Settings
 from monitor.kafka import read_topic
-from monitor.topics import FEEDS_HEALTH, NEWS_ITEMS
-from schemas import FeedPolled, ItemCollected, decode
-from tests.integration.support import monitor
+from monitor.topics import FEEDS_HEALTH
+from schemas import FeedPolled, decode
+from tests.integration.support import monitor, news_items
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ async def test_collect_once_publishes_the_items_and_a_health_record_per_feed(
     assert "2 feeds (1 ok, 1 failed), 25 new items published" in text
 
     settings = Settings(bootstrap=own_broker)
-    items = [decode(ItemCollected, r.value) async for r in read_topic(settings, NEWS_ITEMS)]
+    items, _ = await news_items(settings)
     assert len(items) == 25
     assert {i.source for i in items} == {"Caspian Wire"}
     health = {

@@ -13,9 +13,10 @@ import pytest
 from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
 from monitor.kafka import read_topic
-from monitor.topics import FEEDS_HEALTH, NEWS_ITEMS
-from schemas import FeedPolled, ItemCollected, decode
+from monitor.topics import FEEDS_HEALTH
+from schemas import FeedPolled, decode
 from tests.component.conftest import FeedServer, rss, serve_hostile
+from tests.integration.support import news_items
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,8 @@ async def test_collect_once_run_twice_by_cron_publishes_each_item_once(
     assert "1 feeds (1 ok, 0 failed), 2 new items published" in first
     assert "1 feeds (1 ok, 0 failed), 1 new items published" in second
     settings = Settings(bootstrap=bootstrap)
-    published = [decode(ItemCollected, r.value) async for r in read_topic(settings, NEWS_ITEMS)]
+    published, ticks = await news_items(settings)
+    assert len(ticks) == 2, "each round records that time passed"
     assert sorted(i.guid or "" for i in published if i.feed_url == url) == ["c-1", "c-2", "c-3"]
 
 

@@ -25,9 +25,10 @@ from monitor.collect.runner import Collector, CollectorOptions, RoundReport, loa
 from monitor.collect.schedule import SchedulePolicy
 from monitor.config import Settings
 from monitor.kafka import producer, read_topic
-from monitor.topics import FEEDS_HEALTH, NEWS_ITEMS, ensure_topics
-from schemas import FeedPolled, FeedStale, ItemCollected, decode, decode_feed_health
+from monitor.topics import FEEDS_HEALTH, ensure_topics
+from schemas import FeedPolled, FeedStale, ItemCollected, decode_feed_health
 from tests.component.conftest import FeedServer, rss, serve_hostile
+from tests.integration.support import news_items
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +85,7 @@ async def polls(settings: Settings, feed: FeedSpec) -> list[FeedPolled]:
 
 
 async def items(settings: Settings, feed: FeedSpec) -> list[ItemCollected]:
-    published = [decode(ItemCollected, r.value) async for r in read_topic(settings, NEWS_ITEMS)]
+    published, _ = await news_items(settings)
     return [item for item in published if item.feed_url == feed.url]
 
 

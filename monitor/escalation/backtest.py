@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from monitor.escalation.agent import reaches_escalator
@@ -65,6 +65,8 @@ class BacktestResult:
     timeline: tuple[TimelinePoint, ...]
     state: DyadState
     scoring: ScoringConfig
+    # item id → the story it joined when it was folded in (relevant items only).
+    story_of: dict[str, str] = field(default_factory=dict)
 
     @property
     def relevant(self) -> int:
@@ -135,6 +137,7 @@ def fold_log(
     tagged: list[ItemTagged] = []
     notices: list[EscalationNotice] = []
     timeline: list[TimelinePoint] = []
+    story_of: dict[str, str] = {}
 
     def sample(at: datetime | None) -> None:
         if at is None or (timeline and at - timeline[-1].time < SAMPLE_EVERY):
@@ -154,6 +157,9 @@ def fold_log(
                     on_item()
                 continue
             result = escalate(state, item, scoring, origin)
+            joined = result.state.item_story.get(item.item_id)
+            if joined is not None:
+                story_of[item.item_id] = joined
         state = result.state
         for notice in result.notices:
             notices.append(notice)
@@ -161,7 +167,7 @@ def fold_log(
         sample(state.clock)
         if on_item is not None:
             on_item()
-    return BacktestResult(tuple(tagged), tuple(notices), tuple(timeline), state, scoring)
+    return BacktestResult(tuple(tagged), tuple(notices), tuple(timeline), state, scoring, story_of)
 
 
 def in_log_order(items: Iterable[ItemCollected]) -> list[ItemCollected]:

@@ -56,6 +56,7 @@ from monitor.escalation.stories import (
     Story,
     StoryItem,
     find_story,
+    names_in,
     origins,
     story_id_for,
 )
@@ -113,6 +114,7 @@ def story_item_of(item: ItemTagged) -> StoryItem:
         event_time=item.event_time,
         headline=item.title[:MAX_HEADLINE_CHARS],
         link=item.link,
+        names=names_in(item.title, (e.text for e in item.evidence if e.kind == "actor")),
     )
 
 

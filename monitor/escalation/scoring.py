@@ -109,7 +109,7 @@ class ScoringConfig:
                 signal_overlap=float(stories["signal_overlap"]),
                 corroboration=float(stories["corroboration"]),
                 max_items=int(stories.get("max_items", 24)),
-                reworded_overlap=float(stories.get("reworded_overlap", 0.3)),
+                reworded_overlap=float(stories.get("reworded_overlap", 0.4)),
             ),
             bursts=BurstRules(
                 window=timedelta(hours=float(bursts["window_hours"])),

@@ -53,17 +53,25 @@ def test_the_azal_shoot_down_raises_at_least_high_within_a_day(result: BacktestR
     assert at_least(level_at(result, first_report + timedelta(days=1)), "high")
 
 
-def test_the_yekaterinburg_raids_raise_at_least_high_within_a_day(
+def test_the_yekaterinburg_raids_raise_the_level_to_severe_once_baku_protests(
     result: BacktestResult,
 ) -> None:
-    raids = day("2025-06-27T00:00:00")
+    # The level is already high (the Victory Day boycott, the AZAL grievance). The raids
+    # are one story however many outlets report them; Baku's demands the next day
+    # join it, and together they are severe.
+    first_report = min(
+        t.event_time
+        for t in result.tagged
+        if t.relevant and "detentions" in t.signals and t.event_time >= day("2025-06-27T00:00:00")
+    )
     raised = [
         n
         for n in result.notices
-        if n.kind == "raised" and raids <= n.event_time <= raids + timedelta(days=2)
+        if n.kind == "raised" and first_report <= n.event_time <= first_report + timedelta(days=2)
     ]
-    assert raised, "the raids raise the level"
-    assert at_least(level_at(result, raids + timedelta(days=2)), "high")
+    assert [n.level for n in raised] == ["severe"], "the raids raise the level"
+    assert raised[0].event_time - first_report <= timedelta(hours=36)
+    assert "detentions" in {s for e in raised[0].evidence for s in e.signals}
 
 
 def test_the_level_falls_back_after_the_dushanbe_meeting(result: BacktestResult) -> None:
@@ -88,12 +96,26 @@ def test_routine_and_cooperation_news_raise_nothing_above_elevated(
     assert all(not at_least(n.level, "high") for n in during)
 
 
-def test_every_episode_is_noticed_within_a_day_of_its_first_escalatory_item(
+def test_every_raise_is_noticed_by_the_item_that_tipped_it_not_later(
     result: BacktestResult,
 ) -> None:
+    """Decided when processed: a raise is dated by its trigger (ingest order = event time)."""
+    tagged = {t.item_id: t for t in result.tagged}
+    raised = [n for n in result.notices if n.kind == "raised"]
+    assert len(raised) >= 6
+    assert all(n.event_time == tagged[n.trigger_item_id].event_time for n in raised)
+
+
+def test_every_grave_episode_is_noticed_within_a_day_of_its_first_escalatory_item(
+    result: BacktestResult,
+) -> None:
+    # A weak signal (peacekeepers leaving) needs corroboration to reach elevated, which
+    # takes as long as the reports take; an episode that reaches high must not wait.
     episodes = result.episodes()
     assert len(episodes) >= 4
-    assert all(e.delay <= timedelta(days=1) for e in episodes)
+    grave = [e for e in episodes if LEVELS.index(e.peak) >= LEVELS.index("high")]
+    assert len(grave) >= 3
+    assert all(e.delay <= timedelta(days=1) for e in grave)
 
 
 def test_the_backtest_is_the_same_whatever_the_order_of_the_archive(

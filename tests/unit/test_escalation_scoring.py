@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -22,6 +23,7 @@ from schemas import DYAD_AZ_RU, ClockTicked, EscalationNotice, ItemTagged
 
 CONFIG = ScoringConfig.load()
 T0 = datetime(2024, 12, 25, 9, tzinfo=UTC)
+SIDE_NAMES = re.compile(r"Azerbaijan\w*|Baku|Aliyev|Russia\w*|Moscow|Kremlin|Putin")
 
 
 def tagged(
@@ -36,6 +38,19 @@ def tagged(
     revision: str = "r1",
 ) -> ItemTagged:
     headline = title if title is not None else f"headline {item_id} about {' '.join(signals)}"
+    # As the tagger reports them: the mentions of the two sides, as actor evidence.
+    actors = [
+        {
+            "rule_id": "actor",
+            "kind": "actor",
+            "label": "AZ" if match.group().startswith(("Azer", "Baku", "Aliyev")) else "RU",
+            "field": "title",
+            "start": match.start(),
+            "end": match.end(),
+            "text": match.group(),
+        }
+        for match in SIDE_NAMES.finditer(headline)
+    ]
     return ItemTagged.model_validate(
         {
             "item_id": item_id,
@@ -49,7 +64,7 @@ def tagged(
             "dyad": DYAD_AZ_RU if relevant else None,
             "sides": ["AZ", "RU"] if relevant else [],
             "signals": list(signals),
-            "evidence": [],
+            "evidence": actors if relevant else [],
             "rules_version": "test",
             "fingerprint": f"{fingerprint(headline):016x}" if relevant else None,
         }
@@ -194,6 +209,28 @@ def test_a_copy_of_the_same_wire_text_is_not_an_independent_source() -> None:
     [story] = state.stories.values()
     assert len(story.items) == 2
     assert story.sources == {"detentions": 1}
+
+
+def test_one_event_told_in_other_words_in_one_language_is_one_story() -> None:
+    state, _ = fold(
+        [
+            tagged(
+                "wire",
+                ["detentions"],
+                T0,
+                title="Yekaterinburg police raid homes of Azerbaijanis, two brothers die",
+            ),
+            tagged(
+                "paper",
+                ["detentions"],
+                T0 + timedelta(hours=20),
+                title="Two Azerbaijani brothers die in custody after Yekaterinburg raids",
+                source="Baku Post",
+            ),
+        ]
+    )
+    [story] = state.stories.values()
+    assert story.sources == {"detentions": 2}
 
 
 def test_unrelated_events_on_the_same_day_are_separate_stories() -> None:

@@ -75,6 +75,16 @@ def kafka_options(command: F) -> F:
             help="Faust application id: the consumer group and table topic prefix.",
         ),
         click.option(
+            "--fetch-max-wait",
+            envvar="MONITOR_FETCH_MAX_WAIT",
+            show_envvar=True,
+            type=click.IntRange(min=1, max=10_000),
+            default=defaults.fetch_max_wait_ms,
+            show_default=True,
+            help="Milliseconds a worker's fetch waits at the broker for new records:"
+            " a bound on each hop's latency.",
+        ),
+        click.option(
             "--rebalance-timeout",
             envvar="MONITOR_REBALANCE_TIMEOUT",
             show_envvar=True,
@@ -244,6 +254,7 @@ def build_settings(**options: Any) -> Settings:
         "idempotence": "idempotence",
         "app_id": "app_id",
         "rebalance_timeout": "rebalance_timeout_s",
+        "fetch_max_wait": "fetch_max_wait_ms",
         "session_timeout": "session_timeout_s",
         "feeds": "feeds",
         "interval": "poll_interval_s",

@@ -27,6 +27,9 @@ class Settings:
     idempotence: bool = False
     # Faust's defaults (60 s) make joining a group take 30 s; fine in production,
     # painful in a demo. Compose sets production values through the environment.
+    # How long the workers' fetches wait at the broker when there is nothing new: a
+    # bound on each hop's latency (Faust's own is a fixed 1.5 s).
+    fetch_max_wait_ms: int = 100
     rebalance_timeout_s: float = 6.0
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0

@@ -15,8 +15,10 @@ from monitor.escalation.escalate import Escalation, escalate, tension_state_of
 from monitor.escalation.scoring import ScoringConfig
 from monitor.escalation.state import (
     DyadState,
+    StoredState,
     header_of,
-    state_from,
+    is_story_key_of,
+    stored_state,
     story_key,
     story_record,
 )
@@ -60,41 +62,66 @@ class DyadStates:
     """The dyads' states over the escalator's table: decoded once, written per change.
 
     The table holds a header per dyad and a record per live story (see
-    `monitor.escalation.state`). The decoded state is kept in memory while the
+    `monitor.escalation.state`, also for the order of writes that keeps it
+    consistent through a crash). The decoded state is kept in memory while the
     header stored in the table is the one it was built from; a restore or a
     rebalance that changes the table makes it decode again.
     """
 
     def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
         self.table = table
-        self._decoded: dict[str, tuple[bytes | None, DyadState]] = {}
+        self._stored: dict[str, tuple[bytes | None, StoredState]] = {}
 
     def load(self, dyad: str) -> DyadState:
         header = self.table.get(dyad.encode())
-        cached = self._decoded.get(dyad)
+        cached = self._stored.get(dyad)
         if cached is not None and (cached[0] is header or cached[0] == header):
-            return cached[1]
-        state = state_from(dyad, header, self.table)
-        self._decoded[dyad] = (header, state)
-        return state
+            return cached[1].state
+        stored = stored_state(dyad, header, self.table)
+        self._drop_orphans(dyad, stored)
+        self._stored[dyad] = (header, stored)
+        return stored.state
+
+    def _drop_orphans(self, dyad: str, stored: StoredState) -> None:
+        """Story records no header names: written by a change a crash cut short."""
+        named = {key.encode() for key in stored.story_keys.values()}
+        orphans = [
+            key for key in list(self.table) if is_story_key_of(dyad, key) and key not in named
+        ]
+        for key in orphans:
+            del self.table[key]
 
     def save(self, result: Escalation) -> bool:
         """Write what the fold changed; True when anything was written."""
         state, change = result.state, result.change
-        for story_id in change.stories_written:
-            self.table[story_key(state.dyad, story_id)] = story_record(state.stories[story_id])
-        for story_id in change.stories_removed:
-            key = story_key(state.dyad, story_id)
-            if key in self.table:
-                del self.table[key]
+        _, stored = self._stored[state.dyad]
         header = self.table.get(state.dyad.encode())
-        if change.header:
-            header = header_of(state)
-            self.table[state.dyad.encode()] = header
-        # Also when nothing was written: the clock moved in memory, and the stored
-        # header is still the one this state continues from.
-        self._decoded[state.dyad] = (header, state)
-        return change.any
+        if not change.any:
+            # The clock moved in memory; the stored header is still the one it continues.
+            self._stored[state.dyad] = (
+                header,
+                StoredState(state, stored.story_keys, stored.writes),
+            )
+            return False
+        writes = stored.writes + 1
+        keys = dict(stored.story_keys)
+        superseded = []
+        for story_id in change.stories_written:
+            key = story_key(state.dyad, story_id, writes)
+            self.table[key.encode()] = story_record(state.stories[story_id])
+            if story_id in keys:
+                superseded.append(keys[story_id])
+            keys[story_id] = key
+        for story_id in change.stories_removed:
+            if story_id in keys:
+                superseded.append(keys.pop(story_id))
+        header = header_of(state, keys, writes)
+        self.table[state.dyad.encode()] = header
+        for key in superseded:
+            if key.encode() in self.table:
+                del self.table[key.encode()]
+        self._stored[state.dyad] = (header, StoredState(state, keys, writes))
+        return True
 
 
 @dataclass(frozen=True)

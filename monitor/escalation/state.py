@@ -15,7 +15,13 @@ capped at `max_live_stories`), never on how long the service has run.
 
 The Faust table holds it as several records, so that a change writes only
 what changed: the header (everything but the live stories) under the dyad's
-key, and each live story under `<dyad>|<story id>`.
+key, and each live story under `<dyad>|<story id>|<write>`. The header names
+the key of each of its stories. A change writes the new story records first,
+then the header, then deletes what the header no longer names: a crash at
+any point leaves a header whose records all exist (at worst, records that no
+header names, which the next load deletes). There are no transactions on
+the embedded broker to make the records of one change atomic; this order
+makes them unnecessary.
 """
 
 from __future__ import annotations
@@ -111,29 +117,37 @@ class DyadHeader(BaseModel):
     level_since: UtcDatetime | None = None
     clock: UtcDatetime | None = None
     judged_until: UtcDatetime | None = None
-    story_ids: list[str] = []
+    story_keys: dict[str, str] = {}  # story id → the key of its record
     folded: Folded = Folded()
     last_burst: dict[str, UtcDatetime] = {}
     last_notice_id: str | None = None
     applied: dict[int, int] = {}
+    # How many changes have been written: the suffix of the next story records.
+    writes: int = 0
 
 
-def story_key(dyad: str, story_id: str) -> bytes:
-    return f"{dyad}{STORY_KEY_SEPARATOR}{story_id}".encode()
+def story_key(dyad: str, story_id: str, write: int = 0) -> str:
+    return f"{dyad}{STORY_KEY_SEPARATOR}{story_id}{STORY_KEY_SEPARATOR}{write}"
 
 
-def header_of(state: DyadState) -> bytes:
+def is_story_key_of(dyad: str, key: bytes) -> bool:
+    return key.startswith(f"{dyad}{STORY_KEY_SEPARATOR}".encode())
+
+
+def header_of(state: DyadState, story_keys: Mapping[str, str], writes: int) -> bytes:
+    """The header record: the state without its stories, naming each story's record."""
     header = DyadHeader(
         dyad=state.dyad,
         level=state.level,
         level_since=state.level_since,
         clock=state.clock,
         judged_until=state.judged_until,
-        story_ids=sorted(state.stories),
+        story_keys={story_id: story_keys[story_id] for story_id in sorted(state.stories)},
         folded=state.folded,
         last_burst=state.last_burst,
         last_notice_id=state.last_notice_id,
         applied=state.applied,
+        writes=writes,
     )
     return header.model_dump_json().encode("utf-8")
 
@@ -143,10 +157,11 @@ def story_record(story: Story) -> bytes:
 
 
 def table_records(state: DyadState) -> dict[bytes, bytes]:
-    """Every record the table holds for this state, key → value."""
-    records = {state.dyad.encode(): header_of(state)}
+    """Every record the table holds for this state, key → value (as first written)."""
+    keys = {story_id: story_key(state.dyad, story_id) for story_id in state.stories}
+    records = {state.dyad.encode(): header_of(state, keys, writes=1)}
     for story in state.stories.values():
-        records[story_key(state.dyad, story.story_id)] = story_record(story)
+        records[keys[story.story_id].encode()] = story_record(story)
     return records
 
 
@@ -154,18 +169,27 @@ class StateRecordMissingError(LookupError):
     """The table lists a story it does not hold: the changelog lost a record."""
 
 
-def state_from(dyad: str, header: bytes | None, stories: Mapping[bytes, bytes]) -> DyadState:
-    """The state from its table records (`stories`: story key → record)."""
+@dataclass(frozen=True)
+class StoredState:
+    """A state as the table holds it: with the key of each story's record."""
+
+    state: DyadState
+    story_keys: dict[str, str]
+    writes: int
+
+
+def stored_state(dyad: str, header: bytes | None, records: Mapping[bytes, bytes]) -> StoredState:
+    """The state from its table records (`records`: key → record)."""
     if header is None:
-        return DyadState(dyad=dyad)
+        return StoredState(DyadState(dyad=dyad), {}, 0)
     decoded = DyadHeader.model_validate_json(header)
     live = {}
-    for story_id in decoded.story_ids:
-        raw = stories.get(story_key(dyad, story_id))
+    for story_id, key in decoded.story_keys.items():
+        raw = records.get(key.encode())
         if raw is None:
             raise StateRecordMissingError(f"{dyad}: story {story_id} listed but not stored")
         live[story_id] = Story.model_validate_json(raw)
-    return DyadState(
+    state = DyadState(
         dyad=dyad,
         level=decoded.level,
         level_since=decoded.level_since,
@@ -177,6 +201,11 @@ def state_from(dyad: str, header: bytes | None, stories: Mapping[bytes, bytes]) 
         last_notice_id=decoded.last_notice_id,
         applied=decoded.applied,
     ).with_index()
+    return StoredState(state, dict(decoded.story_keys), decoded.writes)
+
+
+def state_from(dyad: str, header: bytes | None, records: Mapping[bytes, bytes]) -> DyadState:
+    return stored_state(dyad, header, records).state
 
 
 @dataclass(frozen=True)

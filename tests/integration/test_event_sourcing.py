@@ -140,11 +140,15 @@ async def test_a_worker_killed_mid_stream_resumes_without_counting_anything_twic
     assert last not in escalated_before_kill, "killed mid-stream, not after the end"
 
     worker = await monitor("worker", env=env_of(broker_settings))
+    caught_up = True
     try:
         await until_escalated(broker_settings, last, timeout_s=180)
+    except TimeoutError:
+        caught_up = False
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
+    assert caught_up, "the restarted worker did not catch up:\n" + output.decode()[-6000:]
     assert worker.returncode == 0, output.decode()
 
     final = (await states(broker_settings))[-1]

@@ -7,6 +7,7 @@ the summary must not change what the index says.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -189,3 +190,52 @@ def test_the_forecast_spares_hours_without_changing_a_single_notice(
     judged_in_full = notices_of(records)
     assert sum('"kind":"lowered"' in notice for notice in spared) >= 10
     assert spared == judged_in_full
+
+
+class CrashAfter(dict[bytes, bytes]):
+    """A table whose process dies (SIGKILL) after `writes` more writes or deletions."""
+
+    def __init__(self, records: dict[bytes, bytes], writes: int) -> None:
+        super().__init__(records)
+        self.writes_left = writes
+
+    def _one_more(self) -> None:
+        if self.writes_left == 0:
+            raise SystemExit("killed")
+        self.writes_left -= 1
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._one_more()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self._one_more()
+        super().__delitem__(key)
+
+
+def test_a_change_cut_short_at_any_write_leaves_a_table_that_loads_to_before_or_after() -> None:
+    from monitor.escalation.agent import DyadStates
+
+    records = stream(days=6, per_day=25, seed=9)
+    table: dict[bytes, bytes] = {}
+    states = DyadStates(table)
+    cut_short = 0
+    for record in records:
+        before = states.load(DYAD_AZ_RU)
+        result = escalate(before, record, CONFIG)
+        # What a restart would find: the clock's moves that changed nothing are not written.
+        persisted = DyadStates(dict(table)).load(DYAD_AZ_RU)
+        operations = len(result.change.stories_written) + 2 * len(result.change.stories_removed)
+        for writes in range(operations + 2):
+            crashed = CrashAfter(dict(table), writes=-1)
+            dying = DyadStates(crashed)
+            dying.load(DYAD_AZ_RU)
+            crashed.writes_left = writes
+            with contextlib.suppress(SystemExit):
+                dying.save(result)
+            crashed.writes_left = -1  # the restarted worker writes freely
+            restored = DyadStates(crashed).load(DYAD_AZ_RU)
+            assert restored in (persisted, result.state)
+            cut_short += restored == persisted != result.state
+        states.save(result)
+    assert cut_short > 100, "many changes were cut short and loaded back to before"

@@ -152,5 +152,6 @@ def escalate_record(record: RawRecord, states: DyadStates, config: ScoringConfig
             if isinstance(incoming, ItemTagged)
             else f"clock:{incoming.at.isoformat()}"
         )
-        tension.append(Outgoing.of(TENSION_STATE, dyad, tension_state_of(after, config, last)))
+        view = tension_state_of(after, config, last, result.weighing)
+        tension.append(Outgoing.of(TENSION_STATE, dyad, view))
     return EscalationStep(result, notices, tension)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Literal
 
 from monitor.escalation.scoring import (
@@ -44,6 +45,7 @@ from monitor.escalation.scoring import (
     notice_id_for,
     settle_share,
     story_breakdown,
+    story_weights,
 )
 from monitor.escalation.state import (
     DyadState,
@@ -83,6 +85,8 @@ class Escalation:
     state: DyadState
     notices: tuple[EscalationNotice, ...]
     change: StateChange
+    # The index at the state's clock, when the fold weighed it there last.
+    weighing: Weighing | None = None
 
     @property
     def changed(self) -> bool:
@@ -120,25 +124,28 @@ def story_item_of(item: ItemTagged) -> StoryItem:
 
 @dataclass(frozen=True)
 class Weighing:
-    """The index at one moment: each live story's weight per signal, and the folded part."""
+    """The index at one moment: its total per signal, and what it is made of."""
 
     now: datetime
-    live: list[tuple[Story, dict[str, float]]]
+    totals: dict[str, float]  # per signal, unrounded: the folded part, then the live stories
+    # Each live story seen by `now`, with the share of its escalatory weight left unsettled.
+    settled: list[tuple[Story, float]]
     folded: dict[str, float]
     # The share of the folded escalatory weight that live settlements leave.
     live_settlement: float
-
-    @property
-    def totals(self) -> dict[str, float]:
-        totals = dict(self.folded)
-        for _, weights in self.live:
-            for signal, value in weights.items():
-                totals[signal] = totals.get(signal, 0.0) + value
-        return totals
+    config: ScoringConfig
 
     @property
     def breakdown(self) -> dict[str, float]:
         return {signal: round(value, 4) for signal, value in sorted(self.totals.items())}
+
+    @cached_property
+    def live(self) -> list[tuple[Story, dict[str, float]]]:
+        """Each live story's weight per signal: only a notice's evidence needs them."""
+        return [
+            (story, story_breakdown(story, self.now, self.config, factor))
+            for story, factor in self.settled
+        ]
 
 
 # Far more than a float's error on an index, far less than the 4 decimals it is
@@ -202,29 +209,41 @@ def weigh(
     state_stories: dict[str, Story], folded: Folded, now: datetime, config: ScoringConfig
 ) -> Weighing:
     """Every story seen by `now` weighed at `now`, the folded summary included."""
-    visible = [story for story in state_stories.values() if story.first_seen <= now]
-    settlers = [
-        (story.first_seen, share)
-        for story in visible
-        if (share := settle_share(story, config)) < 1.0
+    visible = [
+        (story, story_weights(story, config))
+        for story in state_stories.values()
+        if story.first_seen <= now
     ]
-    live = []
-    for story in visible:
+    settlers = [
+        (story.first_seen, weights.settle_share)
+        for story, weights in visible
+        if weights.settle_share < 1.0
+    ]
+    # Every folded story is older than every live one, so each live settlement applies.
+    live_settlement = math.prod(share for _, share in settlers)
+    rates = config.decay_rates
+    folded_weights: dict[str, float] = {}
+    if folded.reference is not None:
+        since = (now - folded.reference).total_seconds()
+        for signal, value in folded.weights.items():
+            weight = value * math.exp(-rates[signal] * max(since, 0.0))
+            if config.weights.get(signal, 0.0) > 0:
+                weight *= live_settlement
+            folded_weights[signal] = weight
+    totals = dict(folded_weights)
+    settled = []
+    for story, weights in visible:
         factor = 1.0
         for when, share in settlers:
             if when > story.first_seen:
                 factor *= share
-        live.append((story, story_breakdown(story, now, config, factor)))
-    # Every folded story is older than every live one, so each live settlement applies.
-    live_settlement = math.prod(share for _, share in settlers)
-    folded_weights: dict[str, float] = {}
-    if folded.reference is not None:
-        for signal, value in folded.weights.items():
-            weight = value * decay_factor(now - folded.reference, config.half_life_of(signal))
-            if config.weights.get(signal, 0.0) > 0:
-                weight *= live_settlement
-            folded_weights[signal] = weight
-    return Weighing(now, live, folded_weights, live_settlement)
+        settled.append((story, factor))
+        # As story_breakdown does, summed as it goes: one weighing per judgement.
+        age = (now - story.first_seen).total_seconds()
+        for signal, weight in weights.raw.items():
+            value = weight * math.exp(-rates[signal] * age) * (factor if weight > 0 else 1.0)
+            totals[signal] = totals.get(signal, 0.0) + value
+    return Weighing(now, totals, settled, folded_weights, live_settlement, config)
 
 
 def notable_weight(
@@ -256,6 +275,7 @@ class _Work:
         self.last_notice_id = state.last_notice_id
         self.applied = state.applied
         self.notices: list[EscalationNotice] = []
+        self.last_weighing: Weighing | None = None
         self.written: set[str] = set()
         self.removed: set[str] = set()
         self.header_changed = False
@@ -330,10 +350,12 @@ class _Work:
             self.item_story[item.item_id] = story_id
         self.written.add(story_id)
         self.header_changed = True
+        self.last_weighing = None
         self.cap_live_stories()
 
     def withdraw(self, item_id: str) -> None:
         """A revision made the item irrelevant: it leaves its story (an empty story goes)."""
+        self.last_weighing = None
         story_id = self.item_story.pop(item_id)
         story = self.stories[story_id]
         remaining = story.without_item(item_id, self.config.stories, self.config.deescalatory)
@@ -365,6 +387,7 @@ class _Work:
 
     def fold(self, story: Story) -> None:
         """Move a story into the summary: its weight, its day count, maybe its headline."""
+        self.last_weighing = None
         config, folded = self.config, self.folded
         raw = story_breakdown(story, story.first_seen, config)
         share = settle_share(story, config)
@@ -427,7 +450,8 @@ class _Work:
     # -- judging ------------------------------------------------------------
 
     def weigh(self, now: datetime) -> Weighing:
-        return weigh(self.stories, self.folded, now, self.config)
+        self.last_weighing = weigh(self.stories, self.folded, now, self.config)
+        return self.last_weighing
 
     def judge_item(self, item: ItemTagged, rules_version: str) -> None:
         """The level (and bursts) when a relevant item has been placed."""
@@ -551,7 +575,9 @@ class _Work:
             stories_written=tuple(sorted(self.written)),
             stories_removed=tuple(sorted(self.removed - self.written)),
         )
-        return Escalation(state, tuple(self.notices), change)
+        weighing = self.last_weighing
+        fresh = weighing is not None and weighing.now == self.clock
+        return Escalation(state, tuple(self.notices), change, weighing if fresh else None)
 
 
 def _story_order(story: Story) -> tuple[datetime, str]:
@@ -659,11 +685,16 @@ def breakdown_at(state: DyadState, now: datetime, config: ScoringConfig) -> dict
     return weigh(state.stories, state.folded, now, config).breakdown
 
 
-def tension_state_of(state: DyadState, config: ScoringConfig, last_record: str) -> TensionState:
-    """The wire view of a state: the index at the log's clock."""
+def tension_state_of(
+    state: DyadState, config: ScoringConfig, last_record: str, weighing: Weighing | None = None
+) -> TensionState:
+    """The wire view of a state: the index at the log's clock (`weighing`, if the fold
+    already weighed it there)."""
     as_of = state.clock
     assert as_of is not None, "a dyad state is published only after its first record"
-    breakdown = breakdown_at(state, as_of, config)
+    if weighing is None or weighing.now != as_of:
+        weighing = weigh(state.stories, state.folded, as_of, config)
+    breakdown = weighing.breakdown
     return TensionState(
         dyad=state.dyad,
         level=state.level,

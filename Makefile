@@ -65,6 +65,8 @@ integration: $(VENV)/.installed-dev $(CORE)
 bench: $(VENV)/.installed-dev $(CORE)
 	$(BIN)/python bench/bench_tagger.py
 	$(BIN)/python bench/bench_escalation.py
+	$(BIN)/python bench/bench_soak.py
+	$(BIN)/python bench/bench_latency.py
 	$(BIN)/python bench/bench_collect.py
 
 ## schemas: re-export the JSON Schema documents after changing a contract

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_latency.py [--rate 50] [--seconds 60]
 
-On one embedded broker, our pipeline (tagger → router → escalator) runs while
+On one embedded broker, our pipeline (tagger → escalator) runs while
 items of the synthetic stream (bench/synthetic.py) are produced to news.items
 at a live rate of --rate items/s for --seconds seconds. Event time runs fast
 (12 minutes of news per item), so levels rise and fall many times in a
@@ -179,7 +179,7 @@ async def run(rate: float, seconds: float) -> None:
                     value=warm_up.model_dump_json().encode(),
                 )
                 await asyncio.wait_for(warm.wait(), timeout=120)
-                await asyncio.sleep(1.0)  # and for the router and escalator to take it
+                await asyncio.sleep(1.0)  # and for the escalator to take it
                 readers = [
                     asyncio.create_task(collect(settings, ALERTS_ESCALATIONS, notices)),
                     asyncio.create_task(collect(settings, TENSION_STATE, states)),

@@ -263,7 +263,7 @@ async def our_pipeline(
     await pipeline.app.start()
     try:
         await asyncio.wait_for(all_tagged.wait(), timeout=3600)
-        # Then the router and the escalator catch up: done at their last output.
+        # Then the escalator catches up: done at its last output.
         while True:
             active.clear()
             try:

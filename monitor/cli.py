@@ -453,7 +453,7 @@ def worker_options(command: F) -> F:
 @kafka_options
 @worker_options
 def worker(**options: Any) -> None:
-    """Run the stream processors: tagger, router, escalator."""
+    """Run the stream processors: tagger, escalator."""
     from monitor.service import run_worker, stop_on_signals
 
     settings = build_settings(**options)

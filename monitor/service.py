@@ -56,7 +56,7 @@ def fetch_limits(settings: Settings) -> FetchLimits:
 async def run_worker(
     settings: Settings, stop: asyncio.Event, metrics: Metrics | None = None
 ) -> None:
-    """Tagger, router and escalator until `stop` is set.
+    """Tagger and escalator until `stop` is set.
 
     With a web port, Faust's web server also serves /metrics: Faust's stream
     metrics and the domain's (`metrics`, which `monitor run` shares with its collector).

@@ -9,13 +9,15 @@ collector's ticks tell the passing of time better than they would.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from monitor.escalation.escalate import Escalation, escalate, tension_state_of
 from monitor.escalation.scoring import ScoringConfig
 from monitor.escalation.state import (
     DyadState,
     StoredState,
+    folded_key,
+    folded_record,
     header_of,
     is_story_key_of,
     stored_state,
@@ -83,8 +85,11 @@ class DyadStates:
         return stored.state
 
     def _drop_orphans(self, dyad: str, stored: StoredState) -> None:
-        """Story records no header names: written by a change a crash cut short."""
+        """Records no header names: written by a change a crash cut short, or the
+        summary's other slot."""
         named = {key.encode() for key in stored.story_keys.values()}
+        if stored.folded_key is not None:
+            named.add(stored.folded_key.encode())
         orphans = [
             key for key in list(self.table) if is_story_key_of(dyad, key) and key not in named
         ]
@@ -98,10 +103,7 @@ class DyadStates:
         header = self.table.get(state.dyad.encode())
         if not change.any:
             # The clock moved in memory; the stored header is still the one it continues.
-            self._stored[state.dyad] = (
-                header,
-                StoredState(state, stored.story_keys, stored.writes),
-            )
+            self._stored[state.dyad] = (header, replace(stored, state=state))
             return False
         writes = stored.writes + 1
         keys = dict(stored.story_keys)
@@ -115,12 +117,18 @@ class DyadStates:
         for story_id in change.stories_removed:
             if story_id in keys:
                 superseded.append(keys.pop(story_id))
-        header = header_of(state, keys, writes)
+        summary = stored.folded_key
+        if change.folded or summary is None:
+            # The other slot: the header still names this one until it is written.
+            slot = 1 if summary == folded_key(state.dyad, 0) else 0
+            summary = folded_key(state.dyad, slot)
+            self.table[summary.encode()] = folded_record(state.folded)
+        header = header_of(state, keys, summary, writes)
         self.table[state.dyad.encode()] = header
         for key in superseded:
             if key.encode() in self.table:
                 del self.table[key.encode()]
-        self._stored[state.dyad] = (header, StoredState(state, keys, writes))
+        self._stored[state.dyad] = (header, StoredState(state, keys, summary, writes))
         return True
 
 

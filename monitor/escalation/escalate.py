@@ -271,6 +271,7 @@ class _Work:
         self.stories = dict(state.stories)
         self.item_story = dict(state.item_story)
         self.folded = state.folded
+        self.initial_folded = state.folded
         self.last_burst = dict(state.last_burst)
         self.last_notice_id = state.last_notice_id
         self.applied = state.applied
@@ -574,6 +575,7 @@ class _Work:
             header=self.header_changed,
             stories_written=tuple(sorted(self.written)),
             stories_removed=tuple(sorted(self.removed - self.written)),
+            folded=self.folded is not self.initial_folded,
         )
         weighing = self.last_weighing
         fresh = weighing is not None and weighing.now == self.clock

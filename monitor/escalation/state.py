@@ -14,14 +14,16 @@ So the state's size depends on how much news is *open* (a few days' worth,
 capped at `max_live_stories`), never on how long the service has run.
 
 The Faust table holds it as several records, so that a change writes only
-what changed: the header (everything but the live stories) under the dyad's
-key, and each live story under `<dyad>|<story id>|<write>`. The header names
-the key of each of its stories. A change writes the new story records first,
-then the header, then deletes what the header no longer names: a crash at
-any point leaves a header whose records all exist (at worst, records that no
-header names, which the next load deletes). There are no transactions on
-the embedded broker to make the records of one change atomic; this order
-makes them unnecessary.
+what changed: the header (the level, the clock, what was applied) under the
+dyad's key, each live story under `<dyad>|<story id>|<write>`, and the
+folded summary, which changes only when a story closes, under
+`<dyad>|folded|<0 or 1>`, the two slots taken in turn. The header names the
+key of each of its records. A change writes the new records first, then the
+header, then deletes what the header no longer names: a crash at any point
+leaves a header whose records all exist (at worst, records that no header
+names, which the next load deletes). There are no transactions on the
+embedded broker to make the records of one change atomic; this order makes
+them unnecessary.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ class DyadHeader(BaseModel):
     clock: UtcDatetime | None = None
     judged_until: UtcDatetime | None = None
     story_keys: dict[str, str] = {}  # story id → the key of its record
-    folded: Folded = Folded()
+    folded_key: str | None = None  # the key of the folded summary's record
     last_burst: dict[str, UtcDatetime] = {}
     last_notice_id: str | None = None
     applied: dict[int, int] = {}
@@ -130,12 +132,19 @@ def story_key(dyad: str, story_id: str, write: int = 0) -> str:
     return f"{dyad}{STORY_KEY_SEPARATOR}{story_id}{STORY_KEY_SEPARATOR}{write}"
 
 
+def folded_key(dyad: str, slot: int) -> str:
+    return f"{dyad}{STORY_KEY_SEPARATOR}folded{STORY_KEY_SEPARATOR}{slot}"
+
+
 def is_story_key_of(dyad: str, key: bytes) -> bool:
+    """A record of the dyad's other than its header: a story's or the summary's."""
     return key.startswith(f"{dyad}{STORY_KEY_SEPARATOR}".encode())
 
 
-def header_of(state: DyadState, story_keys: Mapping[str, str], writes: int) -> bytes:
-    """The header record: the state without its stories, naming each story's record."""
+def header_of(
+    state: DyadState, story_keys: Mapping[str, str], summary_key: str | None, writes: int
+) -> bytes:
+    """The header record: the state without its stories and summary, naming their records."""
     header = DyadHeader(
         dyad=state.dyad,
         level=state.level,
@@ -143,7 +152,7 @@ def header_of(state: DyadState, story_keys: Mapping[str, str], writes: int) -> b
         clock=state.clock,
         judged_until=state.judged_until,
         story_keys={story_id: story_keys[story_id] for story_id in sorted(state.stories)},
-        folded=state.folded,
+        folded_key=summary_key,
         last_burst=state.last_burst,
         last_notice_id=state.last_notice_id,
         applied=state.applied,
@@ -156,10 +165,18 @@ def story_record(story: Story) -> bytes:
     return story.model_dump_json().encode("utf-8")
 
 
+def folded_record(folded: Folded) -> bytes:
+    return folded.model_dump_json().encode("utf-8")
+
+
 def table_records(state: DyadState) -> dict[bytes, bytes]:
     """Every record the table holds for this state, key → value (as first written)."""
     keys = {story_id: story_key(state.dyad, story_id) for story_id in state.stories}
-    records = {state.dyad.encode(): header_of(state, keys, writes=1)}
+    summary = folded_key(state.dyad, 0)
+    records = {
+        state.dyad.encode(): header_of(state, keys, summary, writes=1),
+        summary.encode(): folded_record(state.folded),
+    }
     for story in state.stories.values():
         records[keys[story.story_id].encode()] = story_record(story)
     return records
@@ -175,14 +192,21 @@ class StoredState:
 
     state: DyadState
     story_keys: dict[str, str]
+    folded_key: str | None
     writes: int
 
 
 def stored_state(dyad: str, header: bytes | None, records: Mapping[bytes, bytes]) -> StoredState:
     """The state from its table records (`records`: key → record)."""
     if header is None:
-        return StoredState(DyadState(dyad=dyad), {}, 0)
+        return StoredState(DyadState(dyad=dyad), {}, None, 0)
     decoded = DyadHeader.model_validate_json(header)
+    folded = Folded()
+    if decoded.folded_key is not None:
+        raw_folded = records.get(decoded.folded_key.encode())
+        if raw_folded is None:
+            raise StateRecordMissingError(f"{dyad}: summary listed but not stored")
+        folded = Folded.model_validate_json(raw_folded)
     live = {}
     for story_id, key in decoded.story_keys.items():
         raw = records.get(key.encode())
@@ -196,12 +220,12 @@ def stored_state(dyad: str, header: bytes | None, records: Mapping[bytes, bytes]
         clock=decoded.clock,
         judged_until=decoded.judged_until,
         stories=live,
-        folded=decoded.folded,
+        folded=folded,
         last_burst=decoded.last_burst,
         last_notice_id=decoded.last_notice_id,
         applied=decoded.applied,
     ).with_index()
-    return StoredState(state, dict(decoded.story_keys), decoded.writes)
+    return StoredState(state, dict(decoded.story_keys), decoded.folded_key, decoded.writes)
 
 
 def state_from(dyad: str, header: bytes | None, records: Mapping[bytes, bytes]) -> DyadState:
@@ -215,6 +239,7 @@ class StateChange:
     header: bool = False
     stories_written: tuple[str, ...] = ()
     stories_removed: tuple[str, ...] = ()
+    folded: bool = False  # the summary changed
 
     @property
     def any(self) -> bool:

@@ -225,7 +225,8 @@ def test_a_change_cut_short_at_any_write_leaves_a_table_that_loads_to_before_or_
         result = escalate(before, record, CONFIG)
         # What a restart would find: the clock's moves that changed nothing are not written.
         persisted = DyadStates(dict(table)).load(DYAD_AZ_RU)
-        operations = len(result.change.stories_written) + 2 * len(result.change.stories_removed)
+        # Every story written and deleted, the summary, the header, and the run that finishes.
+        operations = len(result.change.stories_written) + 2 * len(result.change.stories_removed) + 2
         for writes in range(operations + 2):
             crashed = CrashAfter(dict(table), writes=-1)
             dying = DyadStates(crashed)

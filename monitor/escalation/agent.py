@@ -109,14 +109,17 @@ class DyadStates:
         keys = dict(stored.story_keys)
         superseded = []
         for story_id in change.stories_written:
-            key = story_key(state.dyad, story_id, writes)
+            # The slot the header does not name: the old version stays, unnamed, until
+            # the next version overwrites it or the story is folded (no tombstone per
+            # update; a restart deletes it).
+            slot = 1 if keys.get(story_id) == story_key(state.dyad, story_id, 0) else 0
+            key = story_key(state.dyad, story_id, slot)
             self.table[key.encode()] = story_record(state.stories[story_id])
-            if story_id in keys:
-                superseded.append(keys[story_id])
             keys[story_id] = key
         for story_id in change.stories_removed:
             if story_id in keys:
-                superseded.append(keys.pop(story_id))
+                del keys[story_id]
+                superseded += [story_key(state.dyad, story_id, slot) for slot in (0, 1)]
         summary = stored.folded_key
         if change.folded or summary is None:
             # The other slot: the header still names this one until it is written.

@@ -15,10 +15,10 @@ capped at `max_live_stories`), never on how long the service has run.
 
 The Faust table holds it as several records, so that a change writes only
 what changed: the header (the level, the clock, what was applied) under the
-dyad's key, each live story under `<dyad>|<story id>|<write>`, and the
+dyad's key, each live story under `<dyad>|<story id>|<0 or 1>`, and the
 folded summary, which changes only when a story closes, under
-`<dyad>|folded|<0 or 1>`, the two slots taken in turn. The header names the
-key of each of its records. A change writes the new records first, then the
+`<dyad>|folded|<0 or 1>`: each record's two slots taken in turn, the header
+naming the one in force. A change writes the new records first, then the
 header, then deletes what the header no longer names: a crash at any point
 leaves a header whose records all exist (at worst, records that no header
 names, which the next load deletes). There are no transactions on the
@@ -128,8 +128,8 @@ class DyadHeader(BaseModel):
     writes: int = 0
 
 
-def story_key(dyad: str, story_id: str, write: int = 0) -> str:
-    return f"{dyad}{STORY_KEY_SEPARATOR}{story_id}{STORY_KEY_SEPARATOR}{write}"
+def story_key(dyad: str, story_id: str, slot: int = 0) -> str:
+    return f"{dyad}{STORY_KEY_SEPARATOR}{story_id}{STORY_KEY_SEPARATOR}{slot}"
 
 
 def folded_key(dyad: str, slot: int) -> str:

@@ -76,3 +76,17 @@ async def catalogue(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[P
             encoding="utf-8",
         )
         yield path
+
+
+@pytest.fixture
+async def own_broker_settings(tmp_path: Path) -> AsyncIterator[Settings]:
+    """A broker of the test's own and one partition end to end: the order the
+    escalator reads is the order items were published (see README, "Guarantees")."""
+    async with EmbeddedBroker() as own:
+        yield replace(
+            Settings(),
+            bootstrap=own.bootstrap,
+            partitions=1,
+            data_dir=tmp_path / "faust",
+            rebalance_timeout_s=4.0,
+        )

@@ -34,3 +34,13 @@ async def monitor(*args: str, env: dict[str, str] | None = None) -> asyncio.subp
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, **(env or {})},
     )
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment that points `monitor worker` (or `ingest`) at `settings`."""
+    return {
+        "MONITOR_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "MONITOR_PARTITIONS": str(settings.partitions),
+        "MONITOR_DATA_DIR": str(settings.data_dir),
+        "MONITOR_REBALANCE_TIMEOUT": str(settings.rebalance_timeout_s),
+    }

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
 from monitor.escalation.archive import load_archive, retold
 from monitor.escalation.backtest import BacktestResult, backtest
@@ -26,38 +24,15 @@ from monitor.streams import create_pipeline
 from monitor.tagging.rules import load_rules
 from monitor.topics import ALERTS_ESCALATIONS, TENSION_STATE
 from schemas import EscalationNotice, ItemCollected, TensionState, decode
-from tests.integration.support import monitor
+from tests.integration.support import monitor, worker_env
 
 pytestmark = pytest.mark.integration
 
 CORPUS = Path(__file__).parents[1] / "data" / "dev.jsonl"
 
 
-@pytest.fixture
-async def broker_settings(tmp_path: Path) -> AsyncIterator[Settings]:
-    # One partition end to end: the ingest's event-time order is the order the
-    # escalator reads (see README, "Order").
-    async with EmbeddedBroker() as broker:
-        yield replace(
-            Settings(),
-            bootstrap=broker.bootstrap,
-            partitions=1,
-            data_dir=tmp_path / "faust",
-            rebalance_timeout_s=4.0,
-        )
-
-
-def env_of(settings: Settings) -> dict[str, str]:
-    return {
-        "MONITOR_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "MONITOR_PARTITIONS": str(settings.partitions),
-        "MONITOR_DATA_DIR": str(settings.data_dir),
-        "MONITOR_REBALANCE_TIMEOUT": str(settings.rebalance_timeout_s),
-    }
-
-
 async def run_ingest(settings: Settings, archive: Path) -> None:
-    process = await monitor("ingest", str(archive), env=env_of(settings))
+    process = await monitor("ingest", str(archive), env=worker_env(settings))
     output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, output.decode()
 
@@ -100,49 +75,49 @@ def expected(archive: Path) -> tuple[list[ItemCollected], BacktestResult]:
 
 
 async def test_streaming_a_corpus_through_the_broker_gives_the_backtest_s_notices(
-    broker_settings: Settings,
+    own_broker_settings: Settings,
 ) -> None:
     _, result = expected(CORPUS)
-    await run_ingest(broker_settings, CORPUS)
-    pipeline = create_pipeline(broker_settings)
+    await run_ingest(own_broker_settings, CORPUS)
+    pipeline = create_pipeline(own_broker_settings)
     await pipeline.app.start()
     try:
-        await until_escalated(broker_settings, last_escalated(result), timeout_s=120)
+        await until_escalated(own_broker_settings, last_escalated(result), timeout_s=120)
     finally:
         await pipeline.app.stop()
 
-    live = await notices(broker_settings)
+    live = await notices(own_broker_settings)
     assert [n.notice_id for n in live] == [n.notice_id for n in result.notices]
     assert [n.model_dump() for n in live] == [n.model_dump() for n in result.notices]
-    final = (await states(broker_settings))[-1]
+    final = (await states(own_broker_settings))[-1]
     assert final == tension_state_of(result.state, result.scoring, last_escalated(result))
 
 
 async def test_a_worker_killed_mid_stream_resumes_without_counting_anything_twice(
-    broker_settings: Settings, tmp_path: Path
+    own_broker_settings: Settings, tmp_path: Path
 ) -> None:
     archive = retold(CORPUS, 3, tmp_path / "timeline.jsonl")
     items, result = expected(archive)
     last = last_escalated(result)
-    await run_ingest(broker_settings, archive)
+    await run_ingest(own_broker_settings, archive)
 
-    worker = await monitor("worker", env=env_of(broker_settings))
+    worker = await monitor("worker", env=worker_env(own_broker_settings))
 
     async def some_notices() -> bool:
-        return len(await notices(broker_settings)) >= 5
+        return len(await notices(own_broker_settings)) >= 5
 
     try:
         await eventually(some_notices, timeout_s=120)
     finally:
         worker.send_signal(signal.SIGKILL)  # also when the wait fails: leave no worker behind
         await worker.wait()
-    escalated_before_kill = {s.last_item_id for s in await states(broker_settings)}
+    escalated_before_kill = {s.last_item_id for s in await states(own_broker_settings)}
     assert last not in escalated_before_kill, "killed mid-stream, not after the end"
 
-    worker = await monitor("worker", env=env_of(broker_settings))
+    worker = await monitor("worker", env=worker_env(own_broker_settings))
     caught_up = True
     try:
-        await until_escalated(broker_settings, last, timeout_s=180)
+        await until_escalated(own_broker_settings, last, timeout_s=180)
     except TimeoutError:
         caught_up = False
     finally:
@@ -151,14 +126,14 @@ async def test_a_worker_killed_mid_stream_resumes_without_counting_anything_twic
     assert caught_up, "the restarted worker did not catch up:\n" + output.decode()[-6000:]
     assert worker.returncode == 0, output.decode()
 
-    final = (await states(broker_settings))[-1]
+    final = (await states(own_broker_settings))[-1]
     uninterrupted = tension_state_of(result.state, result.scoring, last)
     # Same index, level, stories and items as a clean run. Only `last_item_id` may
     # differ: redelivered records can reach the escalator after the last item.
     assert final.model_dump(exclude={"last_item_id"}) == uninterrupted.model_dump(
         exclude={"last_item_id"}
     )
-    delivered = await notices(broker_settings)
+    delivered = await notices(own_broker_settings)
     # A notice may be delivered twice after a crash, never raised twice: same ids.
     assert {n.notice_id for n in delivered} == {n.notice_id for n in result.notices}
     assert result.state.clock is not None

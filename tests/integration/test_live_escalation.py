@@ -12,20 +12,18 @@ import asyncio
 import json
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.broker import EmbeddedBroker
 from monitor.clock import utc_now
 from monitor.config import Settings
 from monitor.kafka import producer, publish, read_topic
 from monitor.records import Outgoing
 from monitor.topics import ALERTS_ESCALATIONS, NEWS_DEADLETTER, NEWS_ITEMS, TENSION_STATE
 from schemas import ClockTicked, DeadLetter, EscalationNotice, TensionState, decode
-from tests.integration.support import monitor
+from tests.integration.support import monitor, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -37,32 +35,17 @@ REPORTS = [
 
 
 @pytest.fixture
-async def settings(tmp_path: Path) -> AsyncIterator[Settings]:
-    async with EmbeddedBroker() as broker:
-        yield replace(
-            Settings(),
-            bootstrap=broker.bootstrap,
-            partitions=1,
-            data_dir=tmp_path / "faust",
-            rebalance_timeout_s=4.0,
-        )
-
-
-def env_of(settings: Settings) -> dict[str, str]:
-    return {
-        "MONITOR_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "MONITOR_PARTITIONS": str(settings.partitions),
-        "MONITOR_DATA_DIR": str(settings.data_dir),
-        "MONITOR_REBALANCE_TIMEOUT": str(settings.rebalance_timeout_s),
-    }
+def settings(own_broker_settings: Settings) -> Settings:
+    """Each test has a broker of its own, not the session's shared one."""
+    return own_broker_settings
 
 
 @pytest.fixture
 async def worker(settings: Settings) -> AsyncIterator[None]:
     """`monitor worker`, joined and idle, waiting for news."""
-    process = await monitor("topics", env=env_of(settings))
+    process = await monitor("topics", env=worker_env(settings))
     await process.communicate()
-    process = await monitor("worker", env=env_of(settings))
+    process = await monitor("worker", env=worker_env(settings))
     try:
         await joined(settings)
         yield
@@ -126,7 +109,7 @@ def archive(path: Path, published: datetime, minutes_apart: float = 4) -> Path:
 
 
 async def ingest(settings: Settings, path: Path) -> None:
-    process = await monitor("ingest", str(path), env=env_of(settings))
+    process = await monitor("ingest", str(path), env=worker_env(settings))
     output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, output.decode()
 

@@ -32,8 +32,10 @@ from schemas import (
     Level,
 )
 
-# The timeline keeps at most one point per hour of event time (and every notice).
+# The timeline keeps at most one point per hour of event time (and every notice),
+# and one a day through a quiet spell, so that decay draws as decay.
 SAMPLE_EVERY = timedelta(hours=1)
+SAMPLE_QUIET_EVERY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,18 @@ def fold_log(
         index = index_of(breakdown_at(state, at, scoring))
         timeline.append(TimelinePoint(at, index, state.level))
 
+    def sample_quiet_spell(until: datetime) -> None:
+        """The index through the days before `until` that no record sampled."""
+        if not timeline:
+            return
+        at = timeline[-1].time + SAMPLE_QUIET_EVERY
+        while at < until:
+            sample(at)
+            at += SAMPLE_QUIET_EVERY
+
     for position, record in enumerate(records):
         origin = origins[position] if origins is not None else None
+        sample_quiet_spell(record.at if isinstance(record, ClockTicked) else record.event_time)
         if isinstance(record, ClockTicked):
             result = escalate(state, record, scoring, origin)
         else:
@@ -167,7 +179,29 @@ def fold_log(
         sample(state.clock)
         if on_item is not None:
             on_item()
-    return BacktestResult(tuple(tagged), tuple(notices), tuple(timeline), state, scoring, story_of)
+    return BacktestResult(
+        tuple(tagged), tuple(notices), leveled(timeline, notices), state, scoring, story_of
+    )
+
+
+def leveled(
+    timeline: list[TimelinePoint], notices: list[EscalationNotice]
+) -> tuple[TimelinePoint, ...]:
+    """The points in time order, each with the level in force then.
+
+    A fall judged on an hour inside a quiet spell is noticed when the next record
+    arrives; the points sampled before that know it from the notice's time.
+    """
+    changes = sorted((n.event_time, n.level) for n in notices if n.kind != "burst")
+    points = []
+    level: Level = "calm"
+    position = 0
+    for point in sorted(timeline, key=lambda p: p.time):
+        while position < len(changes) and changes[position][0] <= point.time:
+            level = changes[position][1]
+            position += 1
+        points.append(replace(point, level=level))
+    return tuple(points)
 
 
 def in_log_order(items: Iterable[ItemCollected]) -> list[ItemCollected]:

@@ -153,7 +153,7 @@ async def run_demo(
         feeds = load_sample_catalogue(base_url)
         echo(f"[3/5] serving {len(feeds)} sample feeds at {base_url}/")
 
-        echo("[4/5] starting the stream worker (tagger → router → escalator) …")
+        echo("[4/5] starting the stream worker (tagger → escalator) …")
         data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="monitor-demo-"))
         pipeline = create_pipeline(replace(settings, data_dir=Path(data_dir)))
         await pipeline.app.start()

@@ -20,13 +20,12 @@ import asyncio
 import json
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench_soak import faust_pass_through, our_pipeline
+from support import bench_broker
 
-from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
 from monitor.escalation.agent import reaches_escalator
 from monitor.escalation.archive import load_archive, retold
@@ -37,7 +36,7 @@ from monitor.escalation.scoring import ScoringConfig
 from monitor.escalation.state import DyadState
 from monitor.tagging.agent import tagged_item
 from monitor.tagging.rules import load_rules
-from monitor.topics import NEWS_ITEMS, TopicSpec, ensure_topics
+from monitor.topics import NEWS_ITEMS, TopicSpec
 from schemas import DYAD_AZ_RU, ItemCollected
 
 CORPUS = Path(__file__).parents[1] / "tests" / "data" / "dev.jsonl"
@@ -95,24 +94,14 @@ async def plain_loop(settings: Settings, count: int, out: str) -> float:
 
 
 async def bench_streaming(items: list[ItemCollected]) -> None:
-    with tempfile.TemporaryDirectory() as data:
-        async with EmbeddedBroker() as broker:
-            assert broker._process is not None  # started by `async with`
-            broker_pid = broker._process.pid
-            settings = replace(
-                Settings(),
-                bootstrap=broker.bootstrap,
-                data_dir=Path(data),
-                rebalance_timeout_s=4.0,
-            )
-            outputs = [TopicSpec(f"bench.out.{name}", "-", None, "") for name in ("a", "b")]
-            await ensure_topics(settings)
-            await ensure_topics(settings, outputs)
-            await ingest(settings, items, lambda _: None)
-            count = len(items)
-            plain = await plain_loop(settings, count, outputs[0].name)
-            passing = await faust_pass_through(settings, count, outputs[1].name)
-            ours = (await our_pipeline(settings, items, broker_pid)).seconds
+    outputs = [TopicSpec(f"bench.out.{name}", "-", None, "") for name in ("a", "b")]
+    async with bench_broker("bench-escalation-monitor", outputs) as broker:
+        settings = broker.settings
+        await ingest(settings, items, lambda _: None)
+        count = len(items)
+        plain = await plain_loop(settings, count, outputs[0].name)
+        passing = await faust_pass_through(settings, count, outputs[1].name)
+        ours = (await our_pipeline(settings, items, broker.pid)).seconds
     per_item = {
         name: seconds / count * 1e6
         for name, seconds in (

@@ -22,19 +22,17 @@ import asyncio
 import contextlib
 import math
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from support import bench_broker
 from synthetic import START, redated, synthetic_stream
 
-from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
 from monitor.escalation.archive import ArchivedItem, collected_from
 from monitor.records import Outgoing
@@ -45,7 +43,6 @@ from monitor.topics import (
     NEWS_TAGGED,
     TENSION_STATE,
     TopicSpec,
-    ensure_topics,
 )
 from schemas import EscalationNotice, ItemCollected, TensionState, decode
 
@@ -156,66 +153,58 @@ async def run(rate: float, seconds: float) -> None:
         return record
 
     notices, states = Received([]), Received([])
-    with tempfile.TemporaryDirectory() as data:
-        async with EmbeddedBroker() as broker:
-            settings = replace(
-                Settings(),
-                bootstrap=broker.bootstrap,
-                app_id="bench-latency-monitor",
-                data_dir=Path(data),
-                rebalance_timeout_s=4.0,
+    async with bench_broker("bench-latency-monitor") as broker:
+        settings = broker.settings
+        pipeline = create_pipeline(settings, observe=observe)
+        client = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+        readers: list[asyncio.Task[None]] = []
+        await pipeline.app.start()
+        await client.start()
+        try:
+            progress("waiting for the pipeline to join …")
+            await client.send_and_wait(
+                NEWS_ITEMS.name,
+                key=warm_up.item_id.encode(),
+                value=warm_up.model_dump_json().encode(),
             )
-            await ensure_topics(settings)
-            pipeline = create_pipeline(settings, observe=observe)
-            client = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
-            readers: list[asyncio.Task[None]] = []
-            await pipeline.app.start()
-            await client.start()
-            try:
-                progress("waiting for the pipeline to join …")
-                await client.send_and_wait(
-                    NEWS_ITEMS.name,
-                    key=warm_up.item_id.encode(),
-                    value=warm_up.model_dump_json().encode(),
-                )
-                await asyncio.wait_for(warm.wait(), timeout=120)
-                await asyncio.sleep(1.0)  # and for the escalator to take it
-                readers = [
-                    asyncio.create_task(collect(settings, ALERTS_ESCALATIONS, notices)),
-                    asyncio.create_task(collect(settings, TENSION_STATE, states)),
-                ]
-                values = [(i.item_id, i.model_dump_json().encode()) for i in items]
-                started = reported = time.perf_counter()
-                for n, (item_id, value) in enumerate(values):
-                    delay = started + n / rate - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    ack = await client.send(NEWS_ITEMS.name, key=item_id.encode(), value=value)
-                    ack.add_done_callback(acknowledged(item_id))
-                    if time.perf_counter() - reported >= PROGRESS_EVERY_S:
-                        reported = time.perf_counter()
-                        progress(
-                            f"  sent {n + 1:,}/{count:,}, tagged {tagged:,},"
-                            f" notices {len(notices.records):,},"
-                            f" tension states {len(states.records):,}"
-                        )
-                await client.flush()
-                sending = time.perf_counter() - started
-                progress("all sent; waiting for the pipeline to finish …")
-                await asyncio.wait_for(all_tagged.wait(), timeout=600)
-                while True:
-                    latest = max(last_output, notices.last_at, states.last_at)
-                    if time.perf_counter() - latest >= QUIET_S:
-                        break
-                    await asyncio.sleep(0.1)
-            finally:
-                for reader in readers:
-                    reader.cancel()
-                for reader in readers:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await reader
-                await client.stop()
-                await pipeline.app.stop()
+            await asyncio.wait_for(warm.wait(), timeout=120)
+            await asyncio.sleep(1.0)  # and for the escalator to take it
+            readers = [
+                asyncio.create_task(collect(settings, ALERTS_ESCALATIONS, notices)),
+                asyncio.create_task(collect(settings, TENSION_STATE, states)),
+            ]
+            values = [(i.item_id, i.model_dump_json().encode()) for i in items]
+            started = reported = time.perf_counter()
+            for n, (item_id, value) in enumerate(values):
+                delay = started + n / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                ack = await client.send(NEWS_ITEMS.name, key=item_id.encode(), value=value)
+                ack.add_done_callback(acknowledged(item_id))
+                if time.perf_counter() - reported >= PROGRESS_EVERY_S:
+                    reported = time.perf_counter()
+                    progress(
+                        f"  sent {n + 1:,}/{count:,}, tagged {tagged:,},"
+                        f" notices {len(notices.records):,},"
+                        f" tension states {len(states.records):,}"
+                    )
+            await client.flush()
+            sending = time.perf_counter() - started
+            progress("all sent; waiting for the pipeline to finish …")
+            await asyncio.wait_for(all_tagged.wait(), timeout=600)
+            while True:
+                latest = max(last_output, notices.last_at, states.last_at)
+                if time.perf_counter() - latest >= QUIET_S:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            for reader in readers:
+                reader.cancel()
+            for reader in readers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+            await client.stop()
+            await pipeline.app.stop()
     report(rate, count, sending, sent, notices, states)
 
 

@@ -24,17 +24,16 @@ import contextlib
 import json
 import resource
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import faust
+from support import bench_broker
 from synthetic import synthetic_stream
 
-from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
 from monitor.escalation.agent import reaches_escalator
 from monitor.escalation.escalate import escalate
@@ -45,7 +44,7 @@ from monitor.records import Outgoing
 from monitor.streams import create_pipeline, faust_broker_urls
 from monitor.tagging.agent import tagged_item
 from monitor.tagging.rules import load_rules
-from monitor.topics import NEWS_ITEMS, NEWS_TAGGED, TENSION_STATE, TopicSpec, ensure_topics
+from monitor.topics import NEWS_ITEMS, NEWS_TAGGED, TENSION_STATE, TopicSpec
 from schemas import DYAD_AZ_RU, ItemCollected
 
 
@@ -306,31 +305,20 @@ def print_rss(run: PipelineRun, count: int) -> None:
 
 async def bench_streaming(items: list[ItemCollected]) -> None:
     count = len(items)
-    with tempfile.TemporaryDirectory() as data:
-        async with EmbeddedBroker() as broker:
-            assert broker._process is not None  # started by `async with`
-            broker_pid = broker._process.pid
-            settings = replace(
-                Settings(),
-                bootstrap=broker.bootstrap,
-                app_id="bench-soak-monitor",
-                data_dir=Path(data),
-                rebalance_timeout_s=4.0,
-            )
-            out = TopicSpec("bench.out.pass-through", "-", None, "")
-            await ensure_topics(settings)
-            await ensure_topics(settings, [out])
-            ingested = 0
+    out = TopicSpec("bench.out.pass-through", "-", None, "")
+    async with bench_broker("bench-soak-monitor", [out]) as broker:
+        settings = broker.settings
+        ingested = 0
 
-            def tick(n: int) -> None:
-                nonlocal ingested
-                ingested += n
-                if ingested % 5000 < n:
-                    progress(f"  ingest: {ingested:,}/{count:,}")
+        def tick(n: int) -> None:
+            nonlocal ingested
+            ingested += n
+            if ingested % 5000 < n:
+                progress(f"  ingest: {ingested:,}/{count:,}")
 
-            await ingest(settings, items, tick)
-            passing = await faust_pass_through(settings, count, out.name)
-            ours = await our_pipeline(settings, items, broker_pid)
+        await ingest(settings, items, tick)
+        passing = await faust_pass_through(settings, count, out.name)
+        ours = await our_pipeline(settings, items, broker.pid)
     print(f"streaming {count:,} items through the embedded broker (one partition):")
     for name, seconds in (("Faust pass-through", passing), ("our pipeline", ours.seconds)):
         micros = seconds / count * 1e6

@@ -73,6 +73,13 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     @property
+    def pid(self) -> int:
+        """The broker process's id (to watch its memory, say); only while it runs."""
+        if self._process is None:
+            raise BrokerError("the embedded broker is not running")
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 

@@ -606,50 +606,35 @@ def _notable(story: Story, raw: dict[str, float]) -> NotableStory:
 
 def evidence_of(weighing: Weighing, folded: Folded, config: ScoringConfig) -> list[NoticeEvidence]:
     """The stories that move the index most at the weighing's moment, live or folded."""
-    scored: list[tuple[float, datetime, str, NoticeEvidence]] = []
+    scored: list[tuple[float, NotableStory]] = []
     for story, breakdown in weighing.live:
         weight = sum(breakdown.values())
-        if not weight:
-            continue
-        lead = story.lead
-        items = sorted(story.items.values(), key=lambda i: (i.event_time, i.item_id))
-        evidence = NoticeEvidence(
-            item_id=lead.item_id,
-            headline=lead.headline,
-            source=lead.source,
-            link=lead.link,
-            published=story.first_seen,
-            signals=sorted(story.signals, key=SIGNAL_IDS.index),  # type: ignore[arg-type]
-            contribution=round(weight, 4),
-            story_id=story.story_id,
-            sources=sorted({i.source for i in items}),
-            links=[i.link for i in items if i.link][:5],
-            items=story.items_total,
-        )
-        scored.append((weight, story.first_seen, story.story_id, evidence))
+        if weight:
+            scored.append((weight, _notable(story, raw={})))  # only what a notice shows
     for notable in folded.notable:
         if notable.first_seen > weighing.now:
             continue
         weight = notable_weight(notable, weighing.now, config, weighing.live_settlement)
-        if abs(weight) < config.forget_below:
-            continue
-        evidence = NoticeEvidence(
-            item_id=notable.item_id,
-            headline=notable.headline,
-            source=notable.source,
-            link=notable.link,
-            published=notable.first_seen,
-            signals=list(notable.signals),  # type: ignore[arg-type]
-            contribution=round(weight, 4),
-            story_id=notable.story_id,
-            sources=list(notable.sources),
-            links=list(notable.links),
-            items=notable.items,
-        )
-        scored.append((weight, notable.first_seen, notable.story_id, evidence))
+        if abs(weight) >= config.forget_below:
+            scored.append((weight, notable))
     # Largest movers first; ties broken by time then id, so the order is stable.
-    scored.sort(key=lambda entry: (-abs(entry[0]), entry[1], entry[2]))
-    return [entry[3] for entry in scored[: config.evidence_stories]]
+    scored.sort(key=lambda entry: (-abs(entry[0]), entry[1].first_seen, entry[1].story_id))
+    return [
+        NoticeEvidence(
+            item_id=story.item_id,
+            headline=story.headline,
+            source=story.source,
+            link=story.link,
+            published=story.first_seen,
+            signals=list(story.signals),  # type: ignore[arg-type]
+            contribution=round(weight, 4),
+            story_id=story.story_id,
+            sources=list(story.sources),
+            links=list(story.links),
+            items=story.items,
+        )
+        for weight, story in scored[: config.evidence_stories]
+    ]
 
 
 def escalate(

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,8 +80,8 @@ class Folded(BaseModel):
     notable: tuple[NotableStory, ...] = ()
 
 
-class DyadState(BaseModel):
-    """A dyad's state. Internal, not a wire contract."""
+class DyadCore(BaseModel):
+    """What the state and its header record share: everything but stories and summary."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -91,13 +92,21 @@ class DyadState(BaseModel):
     # ticks alike), and the last hour at which the level was judged for time passing.
     clock: UtcDatetime | None = None
     judged_until: UtcDatetime | None = None
-    stories: dict[str, Story] = {}
-    folded: Folded = Folded()
     last_burst: dict[str, UtcDatetime] = {}
     last_notice_id: str | None = None
     # Per news.items partition, the offset of the last record this state includes:
     # a redelivery after a crash (at-least-once) is recognised by it and skipped.
     applied: dict[int, int] = {}
+
+    def core(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in DyadCore.model_fields}
+
+
+class DyadState(DyadCore):
+    """A dyad's state. Internal, not a wire contract."""
+
+    stories: dict[str, Story] = {}
+    folded: Folded = Folded()
     # item id → story id of the live stories' items; derived, not stored.
     item_story: dict[str, str] = Field(default={}, exclude=True)
 
@@ -109,22 +118,12 @@ class DyadState(BaseModel):
         return self.model_copy(update={"item_story": index})
 
 
-class DyadHeader(BaseModel):
-    """The table record under the dyad's key: the state without its live stories."""
+class DyadHeader(DyadCore):
+    """The table record under the dyad's key: the state, naming its other records."""
 
-    model_config = ConfigDict(frozen=True)
-
-    dyad: str
-    level: Level = "calm"
-    level_since: UtcDatetime | None = None
-    clock: UtcDatetime | None = None
-    judged_until: UtcDatetime | None = None
     story_keys: dict[str, str] = {}  # story id → the key of its record
     folded_key: str | None = None  # the key of the folded summary's record
-    last_burst: dict[str, UtcDatetime] = {}
-    last_notice_id: str | None = None
-    applied: dict[int, int] = {}
-    # How many changes have been written: the suffix of the next story records.
+    # How many changes have been written.
     writes: int = 0
 
 
@@ -146,16 +145,9 @@ def header_of(
 ) -> bytes:
     """The header record: the state without its stories and summary, naming their records."""
     header = DyadHeader(
-        dyad=state.dyad,
-        level=state.level,
-        level_since=state.level_since,
-        clock=state.clock,
-        judged_until=state.judged_until,
+        **state.core(),
         story_keys={story_id: story_keys[story_id] for story_id in sorted(state.stories)},
         folded_key=summary_key,
-        last_burst=state.last_burst,
-        last_notice_id=state.last_notice_id,
-        applied=state.applied,
         writes=writes,
     )
     return header.model_dump_json().encode("utf-8")
@@ -214,16 +206,9 @@ def stored_state(dyad: str, header: bytes | None, records: Mapping[bytes, bytes]
             raise StateRecordMissingError(f"{dyad}: story {story_id} listed but not stored")
         live[story_id] = Story.model_validate_json(raw)
     state = DyadState(
-        dyad=dyad,
-        level=decoded.level,
-        level_since=decoded.level_since,
-        clock=decoded.clock,
-        judged_until=decoded.judged_until,
+        **decoded.core(),
         stories=live,
         folded=folded,
-        last_burst=decoded.last_burst,
-        last_notice_id=decoded.last_notice_id,
-        applied=decoded.applied,
     ).with_index()
     return StoredState(state, dict(decoded.story_keys), decoded.folded_key, decoded.writes)
 

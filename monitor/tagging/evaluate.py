@@ -7,8 +7,9 @@
 Relevance is scored with precision, recall and F1 over all items. Signals are
 scored micro-averaged over the items that are relevant in the gold labels
 (a signal on an item that is not relevant is already a relevance error), both
-overall and per language, plus P/R/F1 per signal. Pure: no I/O besides
-`load_corpus`.
+overall and per language, plus P/R/F1 per signal, and a confusion of the
+most frequent mistakes (which gold label was tagged as what) so that a rule
+author sees where to look. Pure: no I/O besides `load_corpus`.
 """
 
 from __future__ import annotations
@@ -144,6 +145,58 @@ class Miss:
         }
 
 
+# The "nothing" side of a confusion: a signal tagged where the gold has none
+# to match it, or a gold signal the tagger left untagged.
+NOTHING = "-"
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """How often gold label `gold` came out as `tagged`, over the corpus.
+
+    Relevance mistakes read "relevant" -> "not relevant" and the reverse;
+    signal mistakes pair each missing gold signal with each extra tagged one
+    on the same item, or with NOTHING when the other side is empty.
+    """
+
+    gold: str
+    tagged: str
+    count: int
+    examples: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gold": self.gold,
+            "tagged": self.tagged,
+            "count": self.count,
+            "examples": list(self.examples),
+        }
+
+
+def _confusions(misses: Sequence[Miss], examples: int = 3) -> tuple[Confusion, ...]:
+    found: dict[tuple[str, str], list[str]] = {}
+    for miss in misses:
+        if miss.gold_relevant != miss.tagged_relevant:
+            pairs = [
+                ("relevant", "not relevant") if miss.gold_relevant else ("not relevant", "relevant")
+            ]
+        else:
+            pairs = [
+                (gold, tagged)
+                for gold in miss.missing_signals or (NOTHING,)
+                for tagged in miss.extra_signals or (NOTHING,)
+            ]
+        for pair in pairs:
+            found.setdefault(pair, []).append(miss.id)
+    ranked = sorted(found.items(), key=lambda entry: (-len(entry[1]), entry[0]))
+    return tuple(
+        Confusion(gold, tagged, len(ids), tuple(ids[:examples])) for (gold, tagged), ids in ranked
+    )
+
+
+CONFUSIONS_SHOWN = 12
+
+
 @dataclass(frozen=True)
 class Report:
     items: int
@@ -155,6 +208,7 @@ class Report:
     per_signal: dict[str, Score]
     language_detected_correctly: int
     worst_misses: tuple[Miss, ...] = field(default=())
+    confusions: tuple[Confusion, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +221,7 @@ class Report:
             "per_signal": {k: v.to_dict() for k, v in self.per_signal.items()},
             "language_detected_correctly": self.language_detected_correctly,
             "worst_misses": [m.to_dict() for m in self.worst_misses],
+            "confusions": [c.to_dict() for c in self.confusions],
         }
 
     def format_text(self) -> str:
@@ -189,6 +244,13 @@ class Report:
             "per signal",
             *(row(signal, score) for signal, score in self.per_signal.items()),
         ]
+        if self.confusions:
+            lines.append(f"most frequent mistakes (gold -> tagged; {NOTHING} is none)")
+            for confusion in self.confusions[:CONFUSIONS_SHOWN]:
+                lines.append(
+                    f"  {confusion.count:4d}  {confusion.gold:>20} -> {confusion.tagged:<20}"
+                    f" e.g. {', '.join(confusion.examples)}"
+                )
         if self.worst_misses:
             lines.append("worst misses")
             for miss in self.worst_misses:
@@ -287,4 +349,5 @@ def evaluate(
         per_signal=per_signal,
         language_detected_correctly=detected_right,
         worst_misses=tuple(misses[:worst]),
+        confusions=_confusions(misses),
     )

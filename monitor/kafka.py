@@ -38,7 +38,7 @@ async def publish(client: AIOKafkaProducer, outgoing: Iterable[Outgoing]) -> int
     return len(pending)
 
 
-async def _caught_up(
+async def caught_up(
     consumer: AIOKafkaConsumer,
     assigned: list[TopicPartition],
     end_offsets: dict[TopicPartition, int],
@@ -86,18 +86,18 @@ async def read_topic(
             await consumer.seek_to_beginning(*assigned)
         else:
             await consumer.seek_to_end(*assigned)
-            # A fetch tells the true end where ListOffsets may not (see _caught_up).
+            # A fetch tells the true end where ListOffsets may not (see caught_up).
             await consumer.getmany(*assigned, timeout_ms=100)
             for tp in assigned:
                 highwater = consumer.highwater(tp)
                 if highwater is not None and highwater > await consumer.position(tp):
                     consumer.seek(tp, highwater)
         while True:
-            caught_up = not follow and await _caught_up(consumer, assigned, end_offsets)
+            at_end = not follow and await caught_up(consumer, assigned, end_offsets)
             # Once caught up, one short poll confirms nothing more has arrived.
-            timeout = min(poll_timeout_ms, 50) if caught_up else poll_timeout_ms
+            timeout = min(poll_timeout_ms, 50) if at_end else poll_timeout_ms
             batches = await consumer.getmany(*assigned, timeout_ms=timeout)
-            if caught_up and not any(batches.values()):
+            if at_end and not any(batches.values()):
                 return
             for tp, messages in batches.items():
                 for message in messages:

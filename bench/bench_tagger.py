@@ -13,8 +13,9 @@ machine is shared and noisy.
   evidence objects.
 - `tag(lang=...)`: the same with the language declared, as the agent runs it
   (the feed catalogue names each feed's language), so none is detected.
-- `pure tag()`: the pure-Python tagger (`monitor.tagging.matcher.tag`), the
-  fallback where no compiler was at hand; the same results.
+- `pure tag()`: the pure-Python tagger (`monitor.tagging.matcher.tag`, then the
+  same background step), the fallback where no compiler was at hand; the same
+  results.
 - `re alternation`: the same normalisation and folding, then ONE compiled
   regular expression with every term of every rule as an alternative, and
   `finditer` collecting the matches. It does strictly less than `tag()` (no
@@ -37,9 +38,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from monitor.tagging import COMPILED, tag
+from monitor.tagging.background import set_aside
 from monitor.tagging.matcher import detect_language, normalise_field
-from monitor.tagging.matcher import tag as pure_tag
+from monitor.tagging.matcher import tag as pure_scan
 from monitor.tagging.rules import Rules, fold, load_rules, scan_form
+
+
+def pure_tag(title: str, summary: str, rules: Rules, lang: str | None = None) -> object:
+    return set_aside(pure_scan(title, summary, rules, lang), title, summary, rules)
+
 
 CORPUS = Path(__file__).parents[1] / "tests" / "data" / "dev.jsonl"
 

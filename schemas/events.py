@@ -166,6 +166,11 @@ class ItemTagged(Event):
     sides: list[Literal["AZ", "RU"]]
     signals: list[SignalId]
     evidence: list[Evidence]
+    background: list[Evidence] = Field(
+        default_factory=list,
+        description="Signal matches set aside as what the item recalls, not what it reports;"
+        " the evidence's background notes say why",
+    )
     rules_version: str
     fingerprint: str | None = Field(
         default=None,

@@ -119,6 +119,7 @@ def story_item_of(item: ItemTagged) -> StoryItem:
         headline=item.title[:MAX_HEADLINE_CHARS],
         link=item.link,
         names=names_in(item.title, (e.text for e in item.evidence if e.kind == "actor")),
+        recalled=tuple(sorted({e.label for e in item.background})),
     )
 
 

@@ -136,6 +136,13 @@ class StoryItem(BaseModel):
     link: str | None
     # The names the headline gives (see `names_in`): what survives rewording.
     names: tuple[str, ...] = ()
+    # Signals it names as background (an apology names the crash): they tie the
+    # item to the story of what it recalls, and weigh nothing.
+    recalled: tuple[str, ...] = ()
+
+    @property
+    def named(self) -> frozenset[str]:
+        return frozenset(self.signals) | frozenset(self.recalled)
 
 
 class Story(BaseModel):
@@ -178,6 +185,11 @@ class Story(BaseModel):
     @property
     def signals(self) -> frozenset[str]:
         return frozenset(self.sources)
+
+    @property
+    def named(self) -> frozenset[str]:
+        """Its signals and those its items recall: what a newcomer is compared with."""
+        return self.signals.union(*(item.recalled for item in self.items.values()))
 
     @property
     def lead(self) -> StoryItem:
@@ -234,7 +246,7 @@ def find_story(stories: Mapping[str, Story], item: StoryItem, rules: StoryRules)
         )
         if text_match <= rules.text_distance:
             rank = (0, float(text_match), story.story_id)
-        elif gap > rules.cluster_window or _overlap(item.signals, story.signals) < (
+        elif gap > rules.cluster_window or _overlap(item.named, story.named) < (
             rules.signal_overlap
         ):
             continue

@@ -57,6 +57,7 @@ cdef object _extend = _reference._extend
 cdef object _TagResult = _reference.TagResult
 cdef object _evidence_object = _reference._evidence
 cdef tuple _NO_ARGUMENTS = ()
+cdef tuple _NO_BACKGROUND = ()  # TagResult.background: set by monitor.tagging.background
 # Evidence's tp_new is object's (a pydantic model sets no __new__): called
 # directly, as object.__new__(Evidence) does, without a Python-level call.
 cdef PyTypeObject* _EVIDENCE_TYPE = <PyTypeObject*>Evidence
@@ -1014,5 +1015,5 @@ def tag(title, summary, rules, lang=None):
     return _new_tuple(
         _TagResult,
         (relevant, sides, signals, _ordered(rows, notes, compiled, joined, summary_start), lang,
-         rules.version),
+         rules.version, _NO_BACKGROUND),
     )

@@ -28,6 +28,7 @@ def tagged_item(item: ItemCollected, rules: Rules) -> ItemTagged:
         sides=list(result.sides),  # type: ignore[arg-type]
         signals=list(result.signals),  # type: ignore[arg-type]
         evidence=list(result.evidence),
+        background=list(result.background),
         rules_version=rules.version,
         # Only relevant items are grouped into stories; the rest need no fingerprint.
         fingerprint=(

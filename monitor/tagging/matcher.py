@@ -81,6 +81,8 @@ class TagResult(NamedTuple):
     evidence: tuple[Evidence, ...]
     lang: str | None
     rules_version: str
+    # Signal matches set aside as what the item recalls (monitor.tagging.background).
+    background: tuple[Evidence, ...] = ()
 
 
 # --- normalisation -----------------------------------------------------------

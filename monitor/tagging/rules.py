@@ -7,6 +7,7 @@ Layout of a rules directory (the bundled one is `monitor/tagging/rules/`):
     exclusions.toml       [[exclusion]]: false friends (Moscow, Idaho; football; F1…)
                           [[enumeration]]: lists of countries that name a side in passing
     countries.toml        [[country]]: third countries, members of such lists
+    background.toml       [[precedence]], [[cue]]: what an item recalls, not reports
     signals/<id>.toml     [signal] polarity and weight, [[trigger]] terms for it
 
 A term is a word or phrase, lower case, with `*` marking an open end:
@@ -24,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -202,6 +204,40 @@ FIELD_SEPARATOR = " _ "
 
 
 @dataclass(frozen=True)
+class PrecedenceRule:
+    """An item that reports one of `reports` (trigger ids) only recalls its `recalls` signals.
+
+    An apology, a release or a flight suspension is told with the incident it
+    answers; that incident is the item's background, not its news.
+    """
+
+    id: str
+    reports: tuple[str, ...]  # sorted: the first one found is named in the note
+    recalls: frozenset[str]
+    # Only when the headline reports the answer and names none of `recalls`:
+    # "Baku demands an apology" over a summary that retells the shoot-down.
+    headline: bool = False
+
+
+@dataclass(frozen=True)
+class CueRule:
+    """Words that introduce what an item recalls: "over the arrests", "tutuklamaların ardından".
+
+    A match of a `recalls` signal with a cue among the `window_tokens` words
+    before it (`before`: prepositions) or after it (`after`: postpositions), in
+    the same sentence, is background when the item reports something else.
+    Each is one pattern over folded words joined by single spaces; a word
+    written with a trailing "*" is a prefix.
+    """
+
+    id: str
+    before: re.Pattern[str] | None
+    after: re.Pattern[str] | None
+    recalls: frozenset[str]
+    window_tokens: int
+
+
+@dataclass(frozen=True)
 class Rules:
     """Everything the matcher needs, checked and compiled. Build it with `load_rules`."""
 
@@ -215,6 +251,14 @@ class Rules:
     automaton: Automaton = field(repr=False, compare=False)
     countries: tuple[CountryRule, ...] = ()
     enumerations: tuple[EnumerationRule, ...] = ()
+    precedences: tuple[PrecedenceRule, ...] = ()
+    cues: tuple[CueRule, ...] = ()
+
+    @cached_property
+    def recallable(self) -> frozenset[str]:
+        """The signals that background rules may set aside: most items need no look."""
+        recalls = [rule.recalls for rule in self.precedences] + [cue.recalls for cue in self.cues]
+        return frozenset[str]().union(*recalls)
 
     def all_terms(self) -> Iterator[Term]:
         """Every term of every rule, for baselines and reports."""
@@ -618,14 +662,18 @@ def load_rules(directory: Path | None = None) -> Rules:
     countries: list[CountryRule] = []
     enumerations: list[EnumerationRule] = []
     signals: dict[str, SignalDefinition] = {}
+    precedences: list[tuple[_Source, dict[str, Any]]] = []
+    cues: list[tuple[_Source, dict[str, Any]]] = []
     window_tokens = 15
     for path in rule_files(directory):
         src = _Source(path)
         known = {
             "actor",
             "country",
+            "cue",
             "enumeration",
             "exclusion",
+            "precedence",
             "signal",
             "trigger",
             "window_tokens",
@@ -646,6 +694,8 @@ def load_rules(directory: Path | None = None) -> Rules:
         if definition is not None:
             signals[definition.id] = definition
         triggers.extend(file_triggers)
+        precedences.extend((src, table) for table in src.tables("precedence"))
+        cues.extend((src, table) for table in src.tables("cue"))
     for side in SIDES:
         if not any(actor.side == side for actor in actors):
             raise RuleFileError(directory, f"no [[actor]] rule for side {side}")
@@ -660,4 +710,83 @@ def load_rules(directory: Path | None = None) -> Rules:
         automaton=_build_automaton(actors, triggers, exclusions, countries),
         countries=tuple(countries),
         enumerations=tuple(enumerations),
+        precedences=tuple(
+            _load_precedence(src, table, ids, signals, triggers) for src, table in precedences
+        ),
+        cues=tuple(_load_cue(src, table, ids, signals) for src, table in cues),
     )
+
+
+def _signal_ids(
+    src: _Source, table: dict[str, Any], key: str, rule_id: str, known: Mapping[str, object]
+) -> frozenset[str]:
+    value = table.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise src.fail(f"rule {rule_id}: '{key}' must be a non-empty list of ids", rule_id)
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise src.fail(f"rule {rule_id}: '{key}' names unknown id(s) {', '.join(unknown)}", rule_id)
+    return frozenset(value)
+
+
+def _load_precedence(
+    src: _Source,
+    table: dict[str, Any],
+    ids: _Registry,
+    signals: Mapping[str, SignalDefinition],
+    triggers: Sequence[TriggerRule],
+) -> PrecedenceRule:
+    rule_id = _text(src, table, "id", None)
+    ids.claim(src, rule_id)
+    _check_unknown_keys(src, table, {"id", "reports", "recalls", "headline"}, rule_id)
+    headline = table.get("headline", False)
+    if not isinstance(headline, bool):
+        raise src.fail(f"rule {rule_id}: 'headline' must be true or false", rule_id)
+    return PrecedenceRule(
+        headline=headline,
+        id=rule_id,
+        reports=tuple(
+            sorted(_signal_ids(src, table, "reports", rule_id, {t.id: t for t in triggers}))
+        ),
+        recalls=_signal_ids(src, table, "recalls", rule_id, signals),
+    )
+
+
+def _cue_words(
+    src: _Source, table: dict[str, Any], key: str, rule_id: str
+) -> re.Pattern[str] | None:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise src.fail(f"rule {rule_id}: '{key}' must be a list of words or phrases", rule_id)
+    if not value:
+        return None
+    phrases = sorted({fold(phrase).strip() for phrase in value}, key=len, reverse=True)
+    alternatives = (
+        " ".join(
+            re.escape(word[:-1]) + r"\w*" if word.endswith("*") else re.escape(word)
+            for word in phrase.split()
+        )
+        for phrase in phrases
+    )
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
+
+
+def _load_cue(
+    src: _Source, table: dict[str, Any], ids: _Registry, signals: Mapping[str, SignalDefinition]
+) -> CueRule:
+    rule_id = _text(src, table, "id", None)
+    ids.claim(src, rule_id)
+    _check_unknown_keys(src, table, {"id", "before", "after", "recalls", "window_tokens"}, rule_id)
+    window = table.get("window_tokens", 6)
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise src.fail(f"rule {rule_id}: window_tokens must be a positive integer", rule_id)
+    cue = CueRule(
+        id=rule_id,
+        before=_cue_words(src, table, "before", rule_id),
+        after=_cue_words(src, table, "after", rule_id),
+        recalls=_signal_ids(src, table, "recalls", rule_id, signals),
+        window_tokens=window,
+    )
+    if not cue.before and not cue.after:
+        raise src.fail(f"rule {rule_id}: a cue needs 'before' or 'after' words", rule_id)
+    return cue

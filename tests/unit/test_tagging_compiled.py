@@ -212,14 +212,15 @@ def assert_all_agree(cases: Iterable[Case], rules: Rules) -> Tally:
 # --- the package dispatch and the signature ------------------------------------
 
 
-def test_the_package_exports_the_compiled_tagger() -> None:
-    # monitor/tagging/__init__.py is to import tag from _core, falling back to
+def test_the_package_scans_with_the_compiled_tagger() -> None:
+    # monitor/tagging/__init__.py is to scan with _core's tag, falling back to
     # matcher only when the extension is not built. It is built here.
-    assert monitor.tagging.tag is _core.tag, (
-        f"monitor.tagging.tag is {monitor.tagging.tag.__module__}.tag, not _core.tag: "
-        "__init__.py should `try: from monitor.tagging._core import tag` "
-        "`except ImportError: from monitor.tagging.matcher import tag`"
+    assert monitor.tagging.scan is _core.tag, (
+        f"monitor.tagging.scan is {monitor.tagging.scan.__module__}.tag, not _core.tag: "
+        "__init__.py should `try: from monitor.tagging._core import tag as scan` "
+        "`except ImportError: from monitor.tagging.matcher import tag as scan`"
     )
+    assert monitor.tagging.COMPILED
 
 
 def test_the_compiled_tagger_is_an_extension_module() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).parent
@@ -58,6 +58,3 @@ class Settings:
     # None: the bundled tagging rules and escalation scoring.
     rules_dir: Path | None = None
     scoring_file: Path | None = None
-
-    def with_bootstrap(self, bootstrap: str) -> Settings:
-        return replace(self, bootstrap=bootstrap)

@@ -12,7 +12,6 @@ from typing import Any
 from monitor import tagging
 from monitor.clock import utc_now
 from monitor.collect.catalogue import FeedSpec
-from monitor.collect.fetch import FetchLimits
 from monitor.collect.guard import guarded_session
 from monitor.collect.runner import Collector, CollectorOptions, RoundReport, load_states
 from monitor.config import Settings
@@ -47,10 +46,6 @@ async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) ->
         await asyncio.gather(task, stopper, return_exceptions=True)
     if task.done() and not task.cancelled() and task.exception() is not None:
         raise task.exception()  # type: ignore[misc]
-
-
-def fetch_limits(settings: Settings) -> FetchLimits:
-    return CollectorOptions.from_settings(settings).limits
 
 
 async def run_worker(

@@ -23,16 +23,16 @@ import hashlib
 import hmac
 import logging
 import os
-import time
 import tomllib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.kafka import producer, publish
@@ -156,7 +156,7 @@ def verify(
         stamped = int(timestamp)
     except ValueError:
         return False
-    current = time.time() if now is None else now
+    current = utc_now().timestamp() if now is None else now
     if abs(current - stamped) > tolerance_s:
         return False
     return hmac.compare_digest(sign(secret, stamped, body), signature)
@@ -208,7 +208,7 @@ async def deliver(
     notice_id: str,
     body: bytes,
     policy: RetryPolicy,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = utc_now,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Outcome:
     """POST `body` until the subscriber takes it (2xx), refuses it (4xx), or attempts run out."""
@@ -216,7 +216,7 @@ async def deliver(
     status: int | None = None
     reason = ""
     for attempt in range(1, policy.max_attempts + 1):
-        timestamp = int(clock())
+        timestamp = int(clock().timestamp())
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
@@ -283,7 +283,7 @@ async def deliver_notice(
     )
     failed = [o for o in outcomes if not o.delivered]
     if failed:
-        now = datetime.now(UTC)
+        now = utc_now()
         await publish(client, [parked(o, notice, now) for o in failed])
         for outcome in failed:
             log.warning(

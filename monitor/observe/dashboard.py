@@ -15,14 +15,15 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import read_topic
@@ -170,7 +171,7 @@ def create_app(
     thresholds: Thresholds,
     refresh_s: float,
     scoring: ScoringConfig,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
 ) -> web.Application:
     page = PAGE.replace("__REFRESH_MS__", str(int(refresh_s * 1000)))
 

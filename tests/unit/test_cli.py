@@ -1,35 +1,124 @@
-"""The command line: every option can also be set from the environment, and says so."""
+"""The command line as a user meets it: the commands, their options and variables, their exits.
+
+Every list here is derived from the click group, so a new command or option is
+checked without anyone remembering to add it.
+"""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import build_settings, main
+from monitor.cli import main
+from monitor.cli.options import SettingOption, settings_from
+from monitor.tagging.rules import BUNDLED_RULES
 
-COMMANDS = ["alerts", "broker", "collect", "demo", "evaluate", "run", "tag", "topics", "worker"]
-COMMANDS += ["status", "deliver", "digest", "dashboard"]  # operators and subscribers
+DEV_CORPUS = Path(__file__).parents[1] / "data" / "dev.jsonl"
+SUBSCRIBER_COMMANDS = ["alerts", "digest"]
+GROUP_ONLY = ["--partitions", "--app-id", "--rebalance-timeout"]
 
 
-def test_the_entry_point_offers_every_role() -> None:
-    assert set(COMMANDS) <= set(main.commands)
+def commands(group: click.Group = main, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """The path of every command under `group`: ("alerts",), ("feeds", "check"), …"""
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name)
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_option_has_an_environment_variable_shown_in_help(command: str) -> None:
-    options = [
+def command_at(path: tuple[str, ...]) -> click.Command:
+    command: click.Command = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    return command
+
+
+def options(path: tuple[str, ...]) -> list[click.Option]:
+    return [
         param
-        for param in main.commands[command].params
+        for param in command_at(path).params
         if isinstance(param, click.Option) and param.name != "help"
     ]
-    help_text = CliRunner().invoke(main, [command, "--help"], terminal_width=200).output
-    for option in options:
-        assert isinstance(option.envvar, str), f"{command} {option.opts} has no envvar"
+
+
+def help_text(*path: str) -> str:
+    result = CliRunner().invoke(main, [*path, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+COMMANDS = list(commands())
+
+
+def test_the_group_knows_every_command_and_its_help_lists_them() -> None:
+    listed = help_text()
+    assert len(COMMANDS) >= 17
+    for path in COMMANDS:
+        assert path[0] in listed.split("Commands:")[1], f"{path[0]} missing from monitor --help"
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
+def test_every_option_has_an_environment_variable_shown_in_help(path: tuple[str, ...]) -> None:
+    shown = help_text(*path)
+    for option in options(path):
+        assert isinstance(option.envvar, str), f"{path} {option.opts} has no envvar"
         assert option.envvar.startswith("MONITOR_")
-        assert option.envvar in help_text, f"{option.envvar} not shown in {command} --help"
+        if not option.hidden:
+            assert option.envvar in shown, f"{option.envvar} not shown in {path} --help"
+
+
+@pytest.mark.parametrize("command", SUBSCRIBER_COMMANDS)
+def test_a_subscriber_is_not_offered_the_workers_group_options(command: str) -> None:
+    shown = help_text(command)
+
+    assert "--bootstrap" in shown
+    for flag in GROUP_ONLY:
+        assert flag not in shown, f"monitor {command} --help offers {flag}"
+
+
+def test_an_old_command_line_with_a_workers_option_still_parses() -> None:
+    context = main.commands["alerts"].make_context(
+        "alerts", ["--partitions", "3", "--app-id", "old", "--rebalance-timeout", "30"]
+    )
+
+    assert settings_from(context).app_id == "old"
+
+
+def test_the_worker_is_offered_what_a_consumer_group_needs() -> None:
+    shown = help_text("worker")
+
+    for flag in GROUP_ONLY:
+        assert flag in shown
+
+
+def test_settings_are_built_from_the_options_a_command_was_given() -> None:
+    context = main.commands["worker"].make_context(
+        "worker", ["--bootstrap", "kafka:9092", "--partitions", "6", "--rebalance-timeout", "30"]
+    )
+
+    settings = settings_from(context)
+
+    assert settings.bootstrap == "kafka:9092"
+    assert settings.partitions == 6
+    assert settings.rebalance_timeout_s == 30.0
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
+def test_each_settings_option_names_a_field_of_settings(path: tuple[str, ...]) -> None:
+    context = command_at(path).make_context(path[-1], [], resilient_parsing=True)
+    fields = set(vars(settings_from(context)))
+    for option in options(path):
+        if isinstance(option, SettingOption):
+            assert option.setting in fields, f"{path} {option.opts}: no Settings.{option.setting}"
 
 
 def test_a_bad_feed_catalogue_named_in_the_environment_is_a_clear_error(
@@ -45,8 +134,86 @@ def test_a_bad_feed_catalogue_named_in_the_environment_is_a_clear_error(
     assert "Traceback" not in result.output
 
 
-def test_settings_are_built_from_options_in_one_place() -> None:
-    settings = build_settings(bootstrap="kafka:9092", partitions=6, rebalance_timeout=30.0)
-    assert settings.bootstrap == "kafka:9092"
-    assert settings.partitions == 6
-    assert settings.rebalance_timeout_s == 30.0
+# -- broken rules ------------------------------------------------------------------------
+
+RULES_COMMANDS = [
+    path for path in COMMANDS if any(option.name == "rules_dir" for option in options(path))
+]
+
+
+@pytest.fixture(scope="module")
+def broken_rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rules = tmp_path_factory.mktemp("broken") / "rules"
+    shutil.copytree(BUNDLED_RULES, rules)
+    broken = rules / "signals" / "detentions.toml"
+    broken.write_text(broken.read_text(encoding="utf-8") + "\n[[trigger]\n", encoding="utf-8")
+    return rules
+
+
+def arguments_for(path: tuple[str, ...]) -> list[str]:
+    """What the command's arguments need to get as far as reading the rules."""
+    values = []
+    for param in command_at(path).params:
+        if isinstance(param, click.Argument):
+            values.append(str(DEV_CORPUS) if isinstance(param.type, click.Path) else "Baku")
+    if any(option.name == "bootstrap" for option in options(path)):
+        values += ["--bootstrap", "127.0.0.1:1"]  # nothing listens there: no broker is touched
+    return values
+
+
+def test_the_rules_commands_are_found() -> None:
+    found = {path[-1] for path in RULES_COMMANDS}
+    assert {"tag", "evaluate", "worker", "run", "backtest", "replay"} <= found
+
+
+@pytest.mark.parametrize("path", RULES_COMMANDS, ids=" ".join)
+def test_broken_rules_exit_with_status_2_and_the_reason_from_every_command(
+    path: tuple[str, ...], broken_rules: Path
+) -> None:
+    result = CliRunner().invoke(main, [*path, *arguments_for(path), "--rules", str(broken_rules)])
+
+    assert result.exit_code == 2, result.output
+    assert "broken rules:" in result.stderr
+    assert "detentions.toml:" in result.stderr
+    assert "Traceback" not in result.output
+
+
+# -- what a command imports --------------------------------------------------------------
+
+
+def imported_after(*args: str) -> tuple[int, set[str]]:
+    """Run `monitor ARGS…` in a fresh interpreter; its exit status and top-level modules."""
+    program = (
+        "import sys\n"
+        "from monitor.cli import main\n"
+        "status = None\n"
+        "try:\n"
+        f"    main({list(args)!r})\n"
+        "except SystemExit as end:\n"
+        "    status = end.code\n"
+        "print(status, *sorted({name.partition('.')[0] for name in sys.modules}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=True
+    )
+    status, *modules = done.stdout.splitlines()[-1].split()
+    return int(status), set(modules)
+
+
+def test_checking_the_feeds_does_not_load_the_stream_processors(tmp_path: Path) -> None:
+    catalogue = tmp_path / "feeds.toml"
+    # Loopback is refused without --allow-network: the probe fails at once, offline.
+    catalogue.write_text('[[feeds]]\nurl = "http://127.0.0.1:9/rss"\n', encoding="utf-8")
+
+    status, modules = imported_after("feeds", "check", "--feeds", str(catalogue))
+
+    assert status == 2, "the probe should have failed"
+    assert "faust" not in modules
+    assert "mode" not in modules
+
+
+def test_a_backtest_does_not_load_the_stream_processors() -> None:
+    status, modules = imported_after("backtest", str(DEV_CORPUS))
+
+    assert status == 0
+    assert "faust" not in modules

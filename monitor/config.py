@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas import Level
+
 PACKAGE_DIR = Path(__file__).parent
 DEFAULT_FEEDS = PACKAGE_DIR / "feeds.toml"
 SAMPLES_DIR = PACKAGE_DIR / "samples"
@@ -47,8 +49,9 @@ class Settings:
     fetch_concurrency: int = 32
     max_redirects: int = 5
     max_items_per_feed: int = 500
-    # Silence after which a feed raises FeedStale (a feed's stale_after_hours wins).
-    stale_after_s: float = 24 * 3600.0
+    # Silence (no new item) after which the collector says a feed went quiet: FeedStale.
+    # A feed's stale_after_hours wins.
+    stale_after_silence_s: float = 24 * 3600.0
     # None: the collector's own, which names the project and where to reach it.
     user_agent: str | None = None
     web_port: int | None = None
@@ -58,3 +61,20 @@ class Settings:
     # None: the bundled tagging rules and escalation scoring.
     rules_dir: Path | None = None
     scoring_file: Path | None = None
+    # When something needs attention (`monitor status`, the dashboard): a feed not read
+    # successfully for this long (another staleness than the collector's silence), a
+    # consumer group this many records behind, a dyad at this level or above, a dead
+    # letter younger than this.
+    stale_after_unread_s: float = 3600.0
+    max_lag: int = 1000
+    alert_level: Level = "high"
+    dead_letter_window_s: float = 24 * 3600.0
+    # Webhook delivery: attempts per subscriber and notice before it is parked on the
+    # dead-letter topic, the wait before the second (doubling with each further one,
+    # up to the longest), and how long one POST may take.
+    webhook_max_attempts: int = 6
+    webhook_backoff_s: float = 2.0
+    webhook_max_backoff_s: float = 300.0
+    webhook_timeout_s: float = 10.0
+    # The period a digest covers, aligned to the epoch (daily: midnight to midnight UTC).
+    digest_period_s: float = 24 * 3600.0

@@ -11,18 +11,15 @@ import click
 
 from monitor.cli.options import option, settings_options
 from monitor.cli.running import run
-from monitor.cli.settings import (
-    APP_ID,
-    BOOTSTRAP,
-    KAFKA,
-)
+from monitor.cli.settings import APP_ID, BOOTSTRAP, KAFKA, SCORING, THRESHOLDS
 from monitor.config import Settings
 
 if TYPE_CHECKING:
     from monitor.observe.health import HealthReport
 
-# The app id names the workers' table topic and consumer group, which both pages show.
-OPERATOR = (BOOTSTRAP, APP_ID)
+# The app id names the workers' table topic, whose records both count; the thresholds
+# say what needs attention.
+OPERATOR = (BOOTSTRAP, APP_ID, *THRESHOLDS)
 
 
 @click.command()
@@ -35,56 +32,18 @@ OPERATOR = (BOOTSTRAP, APP_ID)
     help="One JSON document instead of text, for scripts.",
 )
 @option(
-    "--stale-after",
-    env="MONITOR_STALE_AFTER",
-    type=click.FloatRange(min=1),
-    default=3600.0,
-    help="Seconds without a successful poll after which a feed is stale.",
-)
-@option(
-    "--max-lag",
-    env="MONITOR_MAX_LAG",
-    type=click.IntRange(min=0),
-    default=1000,
-    help="Records a consumer group may be behind before it needs attention.",
-)
-@option(
-    "--alert-level",
-    env="MONITOR_ALERT_LEVEL",
-    type=click.Choice(["elevated", "high", "severe"]),
-    default="high",
-    help="A dyad at this level or above needs attention.",
-)
-@option(
-    "--dead-letter-window",
-    env="MONITOR_DEAD_LETTER_WINDOW",
-    type=click.FloatRange(min=0),
-    default=86400.0,
-    help="Seconds: dead letters younger than this need attention.",
-)
-@option(
     "--timeout",
     env="MONITOR_STATUS_TIMEOUT",
     type=click.FloatRange(min=1),
     default=10.0,
     help="Seconds to wait for the broker to answer.",
 )
-def status(
-    settings: Settings,
-    as_json: bool,
-    stale_after: float,
-    max_lag: int,
-    alert_level: str,
-    dead_letter_window: float,
-    timeout: float,
-) -> None:
+def status(settings: Settings, as_json: bool, timeout: float) -> None:
     """Health at a glance: current level, consumer lag, stale feeds, dead letters.
 
     Exit status: 0 when all is well, 1 when something needs attention, 2 when
     the broker did not answer.
     """
-    from datetime import timedelta
-
     from monitor.broker import BrokerError, wait_until_ready
     from monitor.clock import utc_now
     from monitor.observe.health import Thresholds, check_health
@@ -95,17 +54,10 @@ def status(
         format_status,
     )
 
-    thresholds = Thresholds(
-        stale_after=timedelta(seconds=stale_after),
-        max_lag=max_lag,
-        alert_level=alert_level,  # type: ignore[arg-type]  # click.Choice checked it
-        dead_letter_window=timedelta(seconds=dead_letter_window),
-    )
-
     async def check() -> HealthReport | None:
         try:
             await wait_until_ready(settings.bootstrap, timeout_s=timeout)
-            return await check_health(settings, utc_now(), thresholds)
+            return await check_health(settings, utc_now(), Thresholds.from_settings(settings))
         except BrokerError as error:
             click.echo(f"status unknown: {error}", err=True)
             return None
@@ -121,7 +73,8 @@ def status(
 
 
 @click.command()
-@settings_options(*OPERATOR, accepts=KAFKA)
+# The scoring file gives the levels' thresholds the page draws.
+@settings_options(*OPERATOR, SCORING, accepts=KAFKA)
 @option(
     "--port",
     env="MONITOR_DASHBOARD_PORT",
@@ -142,30 +95,14 @@ def status(
     default=5.0,
     help="Seconds between two redraws of the page.",
 )
-@option(
-    "--stale-after",
-    env="MONITOR_STALE_AFTER",
-    type=click.FloatRange(min=1),
-    default=3600.0,
-    help="Seconds without a successful poll after which a feed is stale.",
-)
-def dashboard(settings: Settings, port: int, host: str, refresh: float, stale_after: float) -> None:
+def dashboard(settings: Settings, port: int, host: str, refresh: float) -> None:
     """Serve a self-updating page: levels over time, notices, feed and stream health."""
-    from datetime import timedelta
-
     from monitor.observe.dashboard import serve_dashboard
-    from monitor.observe.health import Thresholds
     from monitor.topics import ensure_topics
 
     async def serve(stop: asyncio.Event) -> None:
         await ensure_topics(settings)
-        async with serve_dashboard(
-            settings,
-            host=host,
-            port=port,
-            refresh_s=refresh,
-            thresholds=Thresholds(stale_after=timedelta(seconds=stale_after)),
-        ) as url:
+        async with serve_dashboard(settings, host=host, port=port, refresh_s=refresh) as url:
             click.echo(f"dashboard at {url} (Ctrl-C stops)")
             await stop.wait()
 

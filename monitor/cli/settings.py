@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from monitor.cli.options import option
+from schemas import LEVELS
 
 
 def _check_networks(
@@ -165,7 +166,7 @@ MAX_ITEMS = option(
 STALE_AFTER_SILENCE = option(
     "--stale-after-silence",
     env="MONITOR_STALE_AFTER_SILENCE",
-    setting="stale_after_s",
+    setting="stale_after_silence_s",
     type=click.FloatRange(min=1),
     help="Seconds without a new item before a feed raises FeedStale"
     " (a feed's stale_after_hours wins).",
@@ -225,4 +226,76 @@ WEB_PORT = option(
     type=click.IntRange(1, 65535),
     help="Serve Prometheus /metrics on this port (a worker also serves Faust's web views"
     " there); off by default.",
+)
+
+# -- When something needs attention: `monitor status`, the dashboard ---------------
+
+STALE_AFTER = option(
+    "--stale-after",
+    env="MONITOR_STALE_AFTER",
+    setting="stale_after_unread_s",
+    type=click.FloatRange(min=1),
+    help="Seconds without a successful poll after which a feed is stale.",
+)
+MAX_LAG = option(
+    "--max-lag",
+    env="MONITOR_MAX_LAG",
+    setting="max_lag",
+    type=click.IntRange(min=0),
+    help="Records a consumer group may be behind before it needs attention.",
+)
+ALERT_LEVEL = option(
+    "--alert-level",
+    env="MONITOR_ALERT_LEVEL",
+    setting="alert_level",
+    type=click.Choice(LEVELS[1:]),
+    help="A dyad at this level or above needs attention.",
+)
+DEAD_LETTER_WINDOW = option(
+    "--dead-letter-window",
+    env="MONITOR_DEAD_LETTER_WINDOW",
+    setting="dead_letter_window_s",
+    type=click.FloatRange(min=0),
+    help="Seconds: dead letters younger than this need attention.",
+)
+THRESHOLDS = (STALE_AFTER, MAX_LAG, ALERT_LEVEL, DEAD_LETTER_WINDOW)
+
+# -- Subscribers: webhook retries, digests ---------------------------------------------
+
+MAX_ATTEMPTS = option(
+    "--max-attempts",
+    env="MONITOR_WEBHOOK_MAX_ATTEMPTS",
+    setting="webhook_max_attempts",
+    type=click.IntRange(min=1),
+    help="Attempts per subscriber and notice before it is parked on the dead-letter topic.",
+)
+BACKOFF = option(
+    "--backoff",
+    env="MONITOR_WEBHOOK_BACKOFF",
+    setting="webhook_backoff_s",
+    type=click.FloatRange(min=0),
+    help="Seconds before the second attempt; doubles with each further one.",
+)
+MAX_BACKOFF = option(
+    "--max-backoff",
+    env="MONITOR_WEBHOOK_MAX_BACKOFF",
+    setting="webhook_max_backoff_s",
+    type=click.FloatRange(min=0),
+    help="Longest wait between two attempts, in seconds.",
+)
+REQUEST_TIMEOUT = option(
+    "--request-timeout",
+    env="MONITOR_WEBHOOK_TIMEOUT",
+    setting="webhook_timeout_s",
+    type=click.FloatRange(min=0.1),
+    help="Seconds one POST may take.",
+)
+RETRIES = (MAX_ATTEMPTS, BACKOFF, MAX_BACKOFF, REQUEST_TIMEOUT)
+
+DIGEST_PERIOD = option(
+    "--period",
+    env="MONITOR_DIGEST_PERIOD",
+    setting="digest_period_s",
+    type=click.FloatRange(min=60),
+    help="Seconds a digest covers; periods are aligned to midnight UTC (epoch).",
 )

@@ -15,9 +15,12 @@ from monitor.cli.running import run, until_stopped
 from monitor.cli.settings import (
     APP_ID,
     BOOTSTRAP,
+    DIGEST_PERIOD,
     IDEMPOTENCE,
     KAFKA,
     REBALANCE_TIMEOUT,
+    RETRIES,
+    SCORING,
     SESSION_TIMEOUT,
 )
 from monitor.config import Settings
@@ -80,7 +83,10 @@ def alerts(settings: Settings, as_json: bool, from_beginning: bool, follow: bool
 
 
 @click.command()
-@settings_options(BOOTSTRAP, IDEMPOTENCE, APP_ID, REBALANCE_TIMEOUT, SESSION_TIMEOUT, accepts=KAFKA)
+# A consumer group of deliverers (APP_ID-webhooks by default) that park what fails.
+@settings_options(
+    BOOTSTRAP, IDEMPOTENCE, APP_ID, REBALANCE_TIMEOUT, SESSION_TIMEOUT, *RETRIES, accepts=KAFKA
+)
 @option(
     "--webhooks",
     env="MONITOR_WEBHOOKS",
@@ -100,50 +106,17 @@ def alerts(settings: Settings, as_json: bool, from_beginning: bool, follow: bool
     is_flag=True,
     help="A new group starts at the oldest notice kept (default: only new ones).",
 )
-@option(
-    "--max-attempts",
-    env="MONITOR_WEBHOOK_MAX_ATTEMPTS",
-    type=click.IntRange(min=1),
-    default=6,
-    help="Attempts per subscriber and notice before it is parked on the dead-letter topic.",
-)
-@option(
-    "--backoff",
-    env="MONITOR_WEBHOOK_BACKOFF",
-    type=click.FloatRange(min=0),
-    default=2.0,
-    help="Seconds before the second attempt; doubles with each further one.",
-)
-@option(
-    "--max-backoff",
-    env="MONITOR_WEBHOOK_MAX_BACKOFF",
-    type=click.FloatRange(min=0),
-    default=300.0,
-    help="Longest wait between two attempts, in seconds.",
-)
-@option(
-    "--request-timeout",
-    env="MONITOR_WEBHOOK_TIMEOUT",
-    type=click.FloatRange(min=0.1),
-    default=10.0,
-    help="Seconds one POST may take.",
-)
 def deliver(
     settings: Settings,
     webhooks: Path,
     group: str | None,
     from_beginning: bool,
-    max_attempts: int,
-    backoff: float,
-    max_backoff: float,
-    request_timeout: float,
 ) -> None:
     """POST every escalation notice to the webhook subscribers, signed, with retries."""
-    from monitor.delivery.webhook import RetryPolicy, load_subscribers, run_delivery
+    from monitor.delivery.webhook import load_subscribers, run_delivery
     from monitor.topics import ensure_topics
 
     subscribers = load_subscribers(webhooks)
-    policy = RetryPolicy(max_attempts, backoff, max_backoff, request_timeout)
 
     def report(outcome: Outcome) -> None:
         verdict = "delivered" if outcome.delivered else f"parked ({outcome.reason})"
@@ -160,7 +133,6 @@ def deliver(
             subscribers,
             stop,
             group_id=group or f"{settings.app_id}-webhooks",
-            policy=policy,
             from_beginning=from_beginning,
             on_outcome=report,
         )
@@ -169,14 +141,7 @@ def deliver(
 
 
 @click.command()
-@settings_options(BOOTSTRAP, IDEMPOTENCE, accepts=KAFKA)
-@option(
-    "--period",
-    env="MONITOR_DIGEST_PERIOD",
-    type=click.FloatRange(min=60),
-    default=86400.0,
-    help="Seconds a digest covers; periods are aligned to midnight UTC (epoch).",
-)
+@settings_options(BOOTSTRAP, IDEMPOTENCE, DIGEST_PERIOD, SCORING, accepts=KAFKA)
 @option(
     "--once",
     env="MONITOR_DIGEST_ONCE",
@@ -197,9 +162,7 @@ def deliver(
     is_flag=True,
     help="Print each digest as one JSON object instead of text.",
 )
-def digest(
-    settings: Settings, period: float, once: bool, until: datetime | None, as_json: bool
-) -> None:
+def digest(settings: Settings, once: bool, until: datetime | None, as_json: bool) -> None:
     """Publish a summary per period on alerts.digests: levels, top stories, signals."""
     from datetime import UTC, timedelta
 
@@ -210,12 +173,12 @@ def digest(
         publish_digest,
         run_digests,
     )
-    from monitor.escalation.scoring import ScoringConfig
+    from monitor.escalation.scoring import DEFAULT_SCORING, ScoringConfig
     from monitor.observe.progress import Progress
     from monitor.topics import ensure_topics
 
-    length = timedelta(seconds=period)
-    weights = ScoringConfig.load().weights
+    length = timedelta(seconds=settings.digest_period_s)
+    weights = ScoringConfig.load(settings.scoring_file or DEFAULT_SCORING).weights
 
     def show(compiled: DigestCompiled, fresh: bool) -> None:
         if as_json:

@@ -165,12 +165,26 @@ def verify(
 # -- delivering -------------------------------------------------------------------
 
 
+DEFAULTS = Settings()
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 6
-    backoff_s: float = 2.0  # before the 2nd attempt; doubles each time
-    max_backoff_s: float = 300.0
-    timeout_s: float = 10.0
+    """How often and how patiently a notice is offered; the defaults are the settings'."""
+
+    max_attempts: int = DEFAULTS.webhook_max_attempts
+    backoff_s: float = DEFAULTS.webhook_backoff_s  # before the 2nd attempt; doubles each time
+    max_backoff_s: float = DEFAULTS.webhook_max_backoff_s
+    timeout_s: float = DEFAULTS.webhook_timeout_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            settings.webhook_max_attempts,
+            settings.webhook_backoff_s,
+            settings.webhook_max_backoff_s,
+            settings.webhook_timeout_s,
+        )
 
     def delay_s(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
@@ -302,11 +316,11 @@ async def run_delivery(
     stop: asyncio.Event,
     *,
     group_id: str,
-    policy: RetryPolicy = RetryPolicy(),  # frozen, so sharing it is safe
     from_beginning: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> None:
     """Consume alerts.escalations in a consumer group until `stop`; commit per notice."""
+    policy = RetryPolicy.from_settings(settings)
     consumer = AIOKafkaConsumer(
         ALERTS_ESCALATIONS.name,
         bootstrap_servers=settings.bootstrap,

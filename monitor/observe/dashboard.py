@@ -25,7 +25,7 @@ from aiohttp import web
 
 from monitor.clock import Clock, utc_now
 from monitor.config import Settings
-from monitor.escalation.scoring import ScoringConfig
+from monitor.escalation.scoring import DEFAULT_SCORING, ScoringConfig
 from monitor.kafka import read_topic
 from monitor.observe.health import (
     GroupLag,
@@ -194,12 +194,11 @@ async def serve_dashboard(
     host: str = "127.0.0.1",
     port: int = 8080,
     refresh_s: float = 5.0,
-    thresholds: Thresholds | None = None,
 ) -> AsyncIterator[str]:
     """Follow the topics and serve the page until the block ends; yields its URL."""
     state = DashboardState()
-    thresholds = thresholds if thresholds is not None else Thresholds()
-    scoring = ScoringConfig.load()
+    thresholds = Thresholds.from_settings(settings)
+    scoring = ScoringConfig.load(settings.scoring_file or DEFAULT_SCORING)
     tasks = [
         asyncio.create_task(_follow(settings, spec, state))
         for spec in (TENSION_STATE, ALERTS_ESCALATIONS, FEEDS_HEALTH, NEWS_DEADLETTER)

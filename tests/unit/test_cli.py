@@ -217,3 +217,15 @@ def test_a_backtest_does_not_load_the_stream_processors() -> None:
 
     assert status == 0
     assert "faust" not in modules
+
+
+def test_digest_weighs_stories_with_the_scoring_file_it_is_given(tmp_path: Path) -> None:
+    scoring = tmp_path / "scoring.toml"
+    scoring.write_text("[weights]\n", encoding="utf-8")
+
+    result = CliRunner().invoke(
+        main, ["digest", "--once", "--scoring", str(scoring), "--bootstrap", "127.0.0.1:1"]
+    )
+
+    assert result.exit_code == 1, result.output
+    assert f"{scoring}:" in result.stderr, "digest did not read the file --scoring names"

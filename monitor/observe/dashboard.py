@@ -31,7 +31,7 @@ from monitor.observe.health import (
     GroupLag,
     HealthReport,
     Thresholds,
-    latest_states,
+    latest_per_dyad,
     stream_offsets,
     summarize_dead_letters,
     summarize_feeds,
@@ -116,7 +116,7 @@ def snapshot(
     """The JSON the page draws: pure, so that what it shows is tested without a browser."""
     report = HealthReport(
         checked_at=now,
-        states=latest_states(state.states),
+        states=latest_per_dyad(state.states),
         feeds=tuple(summarize_feeds(state.polls, now, thresholds.stale_after, state.silences)),
         lags=tuple(state.lags),
         dead_letters=summarize_dead_letters(state.letters, now, thresholds.dead_letter_window),

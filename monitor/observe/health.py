@@ -257,7 +257,7 @@ class HealthReport:
         }
 
 
-def latest_states(states: Iterable[TensionState]) -> tuple[TensionState, ...]:
+def latest_per_dyad(states: Iterable[TensionState]) -> tuple[TensionState, ...]:
     """The last state per dyad (what compaction would keep)."""
     latest: dict[str, TensionState] = {}
     for state in states:
@@ -366,7 +366,7 @@ async def check_health(settings: Settings, now: datetime, thresholds: Thresholds
     letters = await _decoded(settings, NEWS_DEADLETTER, DeadLetter)
     return HealthReport(
         checked_at=now,
-        states=latest_states(states),
+        states=latest_per_dyad(states),
         feeds=tuple(summarize_feeds(polls, now, thresholds.stale_after, silences)),
         lags=tuple(lags),
         dead_letters=summarize_dead_letters(letters, now, thresholds.dead_letter_window),

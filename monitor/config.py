@@ -16,22 +16,22 @@ SAMPLES_DIR = PACKAGE_DIR / "samples"
 class Settings:
     bootstrap: str = "127.0.0.1:9092"
     app_id: str = "baku-moscow-monitor"
-    # Partitions of news.items and news.tagged. One by default: news comes in at
-    # thousands of items a day against a tagger that handles thousands a second,
-    # and with one partition the escalator reads items in the order they were
-    # published, which is what makes a replay give the same notices. More
-    # partitions tag in parallel; disorder beyond the allowed lateness then
-    # counts late (see README, "Order").
+    # Partitions of news.items and news.tagged. One by default: news comes in far
+    # slower than one tagger tags it, and with one partition the escalator reads
+    # items in the order they were published, which is what makes a replay give the
+    # same notices. More partitions tag in parallel; disorder beyond the allowed
+    # lateness then counts late (see README, "Order").
     partitions: int = 1
     replication_factor: int = 1
     # Tansu has no InitProducerId, so idempotence is off on the embedded broker
     # and should be switched on against Apache Kafka.
     idempotence: bool = False
-    # Faust's defaults (60 s) make joining a group take 30 s; fine in production,
-    # painful in a demo. Compose sets production values through the environment.
     # How long the workers' fetches wait at the broker when there is nothing new: a
-    # bound on each hop's latency (Faust's own is a fixed 1.5 s).
+    # bound on each hop's latency (Faust's own wait is fixed, and long).
     fetch_max_wait_ms: int = 100
+    # Joining a group takes about half the rebalance timeout, and Faust's defaults make
+    # that slow: fine in production, painful in a demo. Compose sets production values
+    # through the environment.
     rebalance_timeout_s: float = 6.0
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0

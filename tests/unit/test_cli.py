@@ -6,11 +6,14 @@ checked without anyone remembering to add it.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -20,7 +23,11 @@ from monitor.cli import main
 from monitor.cli.options import SettingOption, settings_from
 from monitor.tagging.rules import BUNDLED_RULES
 
-DEV_CORPUS = Path(__file__).parents[1] / "data" / "dev.jsonl"
+ROOT = Path(__file__).resolve().parents[2]
+DEV_CORPUS = ROOT / "tests" / "data" / "dev.jsonl"
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# Read by the build (Makefile, Dockerfile, setup.py), not by the command line.
+BUILD_VARIABLES = {"MONITOR_REQUIRE_COMPILED"}
 SUBSCRIBER_COMMANDS = ["alerts", "digest"]
 GROUP_ONLY = ["--partitions", "--app-id", "--rebalance-timeout"]
 
@@ -59,11 +66,16 @@ def help_text(*path: str) -> str:
 COMMANDS = list(commands())
 
 
-def test_the_group_knows_every_command_and_its_help_lists_them() -> None:
-    listed = help_text()
+def listed_commands(*group: str) -> set[str]:
+    """The command names `monitor [GROUP] --help` lists."""
+    section = help_text(*group).split("Commands:")[1]
+    return {line.split()[0] for line in section.splitlines() if line.strip()}
+
+
+def test_the_help_lists_every_command() -> None:
     assert len(COMMANDS) >= 17
     for path in COMMANDS:
-        assert path[0] in listed.split("Commands:")[1], f"{path[0]} missing from monitor --help"
+        assert path[-1] in listed_commands(*path[:-1]), f"{' '.join(path)} is not listed"
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
@@ -229,3 +241,87 @@ def test_digest_weighs_stories_with_the_scoring_file_it_is_given(tmp_path: Path)
 
     assert result.exit_code == 1, result.output
     assert f"{scoring}:" in result.stderr, "digest did not read the file --scoring names"
+
+
+# -- every variable: read, and documented ------------------------------------------------
+
+
+def every_variable() -> dict[str, list[str]]:
+    """Each MONITOR_ variable an option reads → the commands whose options read it."""
+    found: dict[str, list[str]] = {}
+    for path in [(), *COMMANDS]:
+        for option in options(path):
+            assert isinstance(option.envvar, str)
+            found.setdefault(option.envvar, []).append(" ".join(path) or "monitor")
+    return found
+
+
+def sample(option: click.Option, tmp_path: Path) -> tuple[str, Any]:
+    """A value for the option's variable that is not its default, and what it parses to."""
+    kind = option.type
+    if option.is_flag:
+        return "true", True
+    if option.multiple:
+        return "10.0.0.0/8 192.168.0.0/16", ("10.0.0.0/8", "192.168.0.0/16")
+    if isinstance(kind, click.Choice):
+        choice = str([c for c in kind.choices if c != option.default][-1])
+        return choice, choice
+    if isinstance(kind, click.DateTime):
+        return "2024-12-30", datetime(2024, 12, 30)
+    if isinstance(kind, click.Path):
+        if not kind.exists:
+            return str(tmp_path / "made-up"), tmp_path / "made-up"
+        existing = BUNDLED_RULES if not kind.file_okay else DEV_CORPUS
+        return str(existing), existing
+    if isinstance(kind, click.IntRange | click.FloatRange) or kind in (click.INT, click.FLOAT):
+        low = getattr(kind, "min", None) or 0
+        number = next(n for n in (low + 1, low + 2) if n != option.default)
+        number = int(number) if isinstance(kind, click.IntRange) or kind is click.INT else number
+        return str(number), number
+    return "from-the-environment", "from-the-environment"
+
+
+@pytest.mark.parametrize("path", [(), *COMMANDS], ids=lambda path: " ".join(path) or "monitor")
+def test_every_variable_sets_its_option_and_the_settings(
+    path: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected: dict[str, Any] = {}
+    for option in options(path):
+        raw, value = sample(option, tmp_path)
+        assert value != option.default, f"{path} {option.opts}: the sample proves nothing"
+        assert isinstance(option.envvar, str)
+        assert option.name
+        monkeypatch.setenv(option.envvar, raw)
+        expected[option.name] = value
+    command = command_at(path)
+    arguments = [a for a in arguments_for(path) if a not in ("--bootstrap", "127.0.0.1:1")]
+    arguments = arguments if path else ["topics"]  # the group wants a command after its own
+
+    context = command.make_context(path[-1] if path else "monitor", arguments)
+
+    for name, value in expected.items():
+        assert context.params[name] == value, f"{path}: {name} did not come from its variable"
+    settings = vars(settings_from(context))
+    for option in options(path):
+        if isinstance(option, SettingOption):
+            assert settings[option.setting] == expected[option.name or ""]
+
+
+def named_in(*documents: Path) -> set[str]:
+    """The MONITOR_ variables the documents name (not a prefix such as MONITOR_WEBHOOK_…)."""
+    text = "\n".join(document.read_text(encoding="utf-8") for document in documents)
+    return {name for name in re.findall(r"\bMONITOR_[A-Z0-9_]*[A-Z0-9]\b", text)}
+
+
+def test_every_variable_the_command_line_reads_is_documented() -> None:
+    missing = sorted(set(every_variable()) - named_in(*DOCUMENTS))
+
+    assert not missing, f"README.md and docs/ do not mention {missing}"
+
+
+def test_every_variable_the_documents_name_is_read_by_an_option() -> None:
+    named = named_in(*DOCUMENTS, ROOT / "docker-compose.yml")
+
+    unknown = sorted(named - set(every_variable()) - BUILD_VARIABLES)
+
+    assert not unknown, f"the documents name {unknown}, which no option reads"

@@ -1,8 +1,10 @@
-"""One settings object: each default written once, in monitor/config.py, and used from there."""
+"""One settings object, each default written once in monitor/config.py; and one clock."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 from monitor.config import Settings
 from monitor.delivery.webhook import RetryPolicy
@@ -35,3 +37,16 @@ def test_the_two_kinds_of_stale_feed_are_two_settings() -> None:
     # Unread: no successful poll at all (what `monitor status` calls stale).
     assert settings.stale_after_silence_s != settings.stale_after_unread_s
     assert not hasattr(settings, "stale_after_s")
+
+
+def test_only_the_clock_module_reads_the_wall_clock() -> None:
+    package = Path(__file__).resolve().parents[2] / "monitor"
+    wall_clock = re.compile(r"\bdatetime\.(now|utcnow|today)\(|\btime\.time\(|\bdate\.today\(")
+
+    readers = [
+        str(source.relative_to(package))
+        for source in package.rglob("*.py")
+        if source.name != "clock.py" and wall_clock.search(source.read_text(encoding="utf-8"))
+    ]
+
+    assert not readers, f"{readers} read the wall clock; take a monitor.clock.Clock instead"

@@ -49,13 +49,13 @@ class Option:
         return self.attach(command)
 
     def attach(self, command: F, *, hidden: bool = False) -> F:
-        arguments: dict[str, Any] = {"show_envvar": True, "show_default": True, "hidden": hidden}
+        arguments: dict[str, Any] = {"show_envvar": True, "show_default": True}
         if self.setting is not None:
             arguments.update(
                 cls=SettingOption, setting=self.setting, default=getattr(DEFAULTS, self.setting)
             )
         arguments.update(self.click_args)
-        arguments["hidden"] = hidden or arguments["hidden"]
+        arguments["hidden"] = hidden or arguments.get("hidden", False)
         return click.option(*self.decls, envvar=self.envvar, help=self.help, **arguments)(command)
 
 

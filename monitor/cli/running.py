@@ -1,8 +1,9 @@
 """What every command shares: how it runs its coroutine, and how it exits on an error.
 
-Exit status: 0 done; 1 a MonitorError (the message, no traceback); 2 the rules
-cannot be read, as click's usage errors and `monitor tag`/`evaluate` (see
-docs/tagging.md). Some commands add their own (`status`, `feeds check`).
+Exit status: 0 done; 1 a MonitorError (its message, no traceback); 2 the rules
+cannot be read, the status of click's usage errors and of `monitor tag` and
+`evaluate` for input they cannot read. Some commands add their own (`status`,
+`feeds check`); docs/cli.md lists them.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from schemas import Level
 
 PACKAGE_DIR = Path(__file__).parent
 DEFAULT_FEEDS = PACKAGE_DIR / "feeds.toml"
@@ -14,22 +16,22 @@ SAMPLES_DIR = PACKAGE_DIR / "samples"
 class Settings:
     bootstrap: str = "127.0.0.1:9092"
     app_id: str = "baku-moscow-monitor"
-    # Partitions of news.items and news.tagged. One by default: news comes in at
-    # thousands of items a day against a tagger that handles thousands a second,
-    # and with one partition the escalator reads items in the order they were
-    # published, which is what makes a replay give the same notices. More
-    # partitions tag in parallel; disorder beyond the allowed lateness then
-    # counts late (see README, "Order").
+    # Partitions of news.items and news.tagged. One by default: news comes in far
+    # slower than one tagger tags it, and with one partition the escalator reads
+    # items in the order they were published, which is what makes a replay give the
+    # same notices. More partitions tag in parallel; disorder beyond the allowed
+    # lateness then counts late (see README, "Order").
     partitions: int = 1
     replication_factor: int = 1
     # Tansu has no InitProducerId, so idempotence is off on the embedded broker
     # and should be switched on against Apache Kafka.
     idempotence: bool = False
-    # Faust's defaults (60 s) make joining a group take 30 s; fine in production,
-    # painful in a demo. Compose sets production values through the environment.
     # How long the workers' fetches wait at the broker when there is nothing new: a
-    # bound on each hop's latency (Faust's own is a fixed 1.5 s).
+    # bound on each hop's latency (Faust's own wait is fixed, and long).
     fetch_max_wait_ms: int = 100
+    # Joining a group takes about half the rebalance timeout, and Faust's defaults make
+    # that slow: fine in production, painful in a demo. Compose sets production values
+    # through the environment.
     rebalance_timeout_s: float = 6.0
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0
@@ -47,8 +49,9 @@ class Settings:
     fetch_concurrency: int = 32
     max_redirects: int = 5
     max_items_per_feed: int = 500
-    # Silence after which a feed raises FeedStale (a feed's stale_after_hours wins).
-    stale_after_s: float = 24 * 3600.0
+    # Silence (no new item) after which the collector says a feed went quiet: FeedStale.
+    # A feed's stale_after_hours wins.
+    stale_after_silence_s: float = 24 * 3600.0
     # None: the collector's own, which names the project and where to reach it.
     user_agent: str | None = None
     web_port: int | None = None
@@ -58,6 +61,20 @@ class Settings:
     # None: the bundled tagging rules and escalation scoring.
     rules_dir: Path | None = None
     scoring_file: Path | None = None
-
-    def with_bootstrap(self, bootstrap: str) -> Settings:
-        return replace(self, bootstrap=bootstrap)
+    # When something needs attention (`monitor status`, the dashboard): a feed not read
+    # successfully for this long (another staleness than the collector's silence), a
+    # consumer group this many records behind, a dyad at this level or above, a dead
+    # letter younger than this.
+    stale_after_unread_s: float = 3600.0
+    max_lag: int = 1000
+    alert_level: Level = "high"
+    dead_letter_window_s: float = 24 * 3600.0
+    # Webhook delivery: attempts per subscriber and notice before it is parked on the
+    # dead-letter topic, the wait before the second (doubling with each further one,
+    # up to the longest), and how long one POST may take.
+    webhook_max_attempts: int = 6
+    webhook_backoff_s: float = 2.0
+    webhook_max_backoff_s: float = 300.0
+    webhook_timeout_s: float = 10.0
+    # The period a digest covers, aligned to the epoch (daily: midnight to midnight UTC).
+    digest_period_s: float = 24 * 3600.0

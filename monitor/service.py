@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from monitor import tagging
 from monitor.clock import utc_now
 from monitor.collect.catalogue import FeedSpec
-from monitor.collect.fetch import FetchLimits
 from monitor.collect.guard import guarded_session
 from monitor.collect.runner import Collector, CollectorOptions, RoundReport, load_states
 from monitor.config import Settings
@@ -20,52 +16,25 @@ from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import producer
 from monitor.observe.metrics import Metrics, instrument
 from monitor.streams import create_pipeline
-from monitor.tagging.rules import load_rules
+from monitor.tagging.rules import Rules
 from monitor.topics import ensure_topics
 from schemas import FeedPolled, FeedStale
 
 log = logging.getLogger(__name__)
 
 
-def stop_on_signals(stop: asyncio.Event) -> None:
-    """Ctrl-C and SIGTERM ask for a clean stop instead of killing the process."""
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
-
-
-async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
-    """Run `work` until it ends or `stop` is set, whichever comes first."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for pending in (task, stopper):
-            pending.cancel()
-        await asyncio.gather(task, stopper, return_exceptions=True)
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
-
-
-def fetch_limits(settings: Settings) -> FetchLimits:
-    return CollectorOptions.from_settings(settings).limits
-
-
 async def run_worker(
-    settings: Settings, stop: asyncio.Event, metrics: Metrics | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    rules: Rules,
+    scoring: ScoringConfig,
+    metrics: Metrics | None = None,
 ) -> None:
     """Tagger and escalator until `stop` is set.
 
     With a web port, Faust's web server also serves /metrics: Faust's stream
     metrics and the domain's (`metrics`, which `monitor run` shares with its collector).
     """
-    # Rules and scoring first: a broken file fails before anything touches Kafka.
-    rules = load_rules(settings.rules_dir)
-    scoring = (
-        ScoringConfig.load(settings.scoring_file) if settings.scoring_file else ScoringConfig.load()
-    )
     await ensure_topics(settings)
     metrics = metrics if metrics is not None else Metrics()
     pipeline = create_pipeline(settings, rules=rules, scoring=scoring, observe=metrics.observe)

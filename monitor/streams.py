@@ -70,12 +70,12 @@ class AckedChangelogTable(faust.Table[bytes, bytes]):
 
 
 class _FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread with the fetch wait of `FetchWaitApp`, not a fixed 1.5 s.
+    """Faust's consumer thread with the fetch wait of `FetchWaitApp`, not Faust's fixed one.
 
     A fetch that finds no new record waits up to `fetch_max_wait_ms` at the broker,
-    and Faust hard-codes 1,500 ms. On the embedded broker (Tansu) a fetch over
+    and Faust hard-codes a long wait. On the embedded broker (Tansu) a fetch over
     several partitions is held that long even when one of them receives a record,
-    so every hop of the pipeline cost up to 1.5 s of latency (0.75 s on average).
+    so every hop of the pipeline could add that whole wait to an alert's latency.
     """
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import aiohttp
 
+from monitor.clock import Clock
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.fetch import CacheValidators, FetchLimits, HopCheck, fetch_feed
 from monitor.collect.parse import parse_feed
@@ -47,7 +48,7 @@ async def poll_feed(
     session: aiohttp.ClientSession,
     feed: FeedSpec,
     limits: FetchLimits,
-    clock: Callable[[], datetime],
+    clock: Clock,
     validators: CacheValidators | None = None,
     *,
     seen: Callable[[ItemCollected], bool] | None = None,

@@ -82,7 +82,7 @@ class CollectorOptions:
             per_host=settings.per_host_concurrency,
             concurrency=settings.fetch_concurrency,
             max_items=settings.max_items_per_feed,
-            stale_after=timedelta(seconds=settings.stale_after_s),
+            stale_after=timedelta(seconds=settings.stale_after_silence_s),
             remembered_items=max(DEFAULT_REMEMBERED_ITEMS, 2 * settings.max_items_per_feed),
             tick_every=timedelta(seconds=settings.tick_interval_s),
         )

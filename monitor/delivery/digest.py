@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.kafka import producer, publish, read_topic
 from monitor.observe.progress import Progress
@@ -183,9 +184,7 @@ async def publish_digest(
     Returns the digest and whether this call published it.
     """
     tagged, states, notices = await read_history(settings, progress)
-    digest = compile_digest(
-        dyad, start, end, tagged, states, notices, weights, now or datetime.now(UTC)
-    )
+    digest = compile_digest(dyad, start, end, tagged, states, notices, weights, now or utc_now())
     if digest.digest_id in await published_digest_ids(settings):
         return digest, False
     async with producer(settings) as client:
@@ -199,7 +198,7 @@ async def run_digests(
     weights: Mapping[str, float],
     stop: asyncio.Event,
     *,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
     on_digest: Callable[[DigestCompiled, bool], None] | None = None,
 ) -> None:
     """At the end of each period, publish its digest; until `stop`."""

@@ -23,16 +23,16 @@ import hashlib
 import hmac
 import logging
 import os
-import time
 import tomllib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.kafka import producer, publish
@@ -156,7 +156,7 @@ def verify(
         stamped = int(timestamp)
     except ValueError:
         return False
-    current = time.time() if now is None else now
+    current = utc_now().timestamp() if now is None else now
     if abs(current - stamped) > tolerance_s:
         return False
     return hmac.compare_digest(sign(secret, stamped, body), signature)
@@ -165,12 +165,26 @@ def verify(
 # -- delivering -------------------------------------------------------------------
 
 
+DEFAULTS = Settings()
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 6
-    backoff_s: float = 2.0  # before the 2nd attempt; doubles each time
-    max_backoff_s: float = 300.0
-    timeout_s: float = 10.0
+    """How often and how patiently a notice is offered; the defaults are the settings'."""
+
+    max_attempts: int = DEFAULTS.webhook_max_attempts
+    backoff_s: float = DEFAULTS.webhook_backoff_s  # before the 2nd attempt; doubles each time
+    max_backoff_s: float = DEFAULTS.webhook_max_backoff_s
+    timeout_s: float = DEFAULTS.webhook_timeout_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            settings.webhook_max_attempts,
+            settings.webhook_backoff_s,
+            settings.webhook_max_backoff_s,
+            settings.webhook_timeout_s,
+        )
 
     def delay_s(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
@@ -208,7 +222,7 @@ async def deliver(
     notice_id: str,
     body: bytes,
     policy: RetryPolicy,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = utc_now,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Outcome:
     """POST `body` until the subscriber takes it (2xx), refuses it (4xx), or attempts run out."""
@@ -216,7 +230,7 @@ async def deliver(
     status: int | None = None
     reason = ""
     for attempt in range(1, policy.max_attempts + 1):
-        timestamp = int(clock())
+        timestamp = int(clock().timestamp())
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
@@ -283,7 +297,7 @@ async def deliver_notice(
     )
     failed = [o for o in outcomes if not o.delivered]
     if failed:
-        now = datetime.now(UTC)
+        now = utc_now()
         await publish(client, [parked(o, notice, now) for o in failed])
         for outcome in failed:
             log.warning(
@@ -302,11 +316,11 @@ async def run_delivery(
     stop: asyncio.Event,
     *,
     group_id: str,
-    policy: RetryPolicy = RetryPolicy(),  # frozen, so sharing it is safe
     from_beginning: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> None:
     """Consume alerts.escalations in a consumer group until `stop`; commit per notice."""
+    policy = RetryPolicy.from_settings(settings)
     consumer = AIOKafkaConsumer(
         ALERTS_ESCALATIONS.name,
         bootstrap_servers=settings.bootstrap,

@@ -15,22 +15,23 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings
-from monitor.escalation.scoring import ScoringConfig
+from monitor.escalation.scoring import DEFAULT_SCORING, ScoringConfig
 from monitor.kafka import read_topic
 from monitor.observe.health import (
     GroupLag,
     HealthReport,
     Thresholds,
-    latest_states,
+    latest_per_dyad,
     stream_offsets,
     summarize_dead_letters,
     summarize_feeds,
@@ -115,7 +116,7 @@ def snapshot(
     """The JSON the page draws: pure, so that what it shows is tested without a browser."""
     report = HealthReport(
         checked_at=now,
-        states=latest_states(state.states),
+        states=latest_per_dyad(state.states),
         feeds=tuple(summarize_feeds(state.polls, now, thresholds.stale_after, state.silences)),
         lags=tuple(state.lags),
         dead_letters=summarize_dead_letters(state.letters, now, thresholds.dead_letter_window),
@@ -170,7 +171,7 @@ def create_app(
     thresholds: Thresholds,
     refresh_s: float,
     scoring: ScoringConfig,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
 ) -> web.Application:
     page = PAGE.replace("__REFRESH_MS__", str(int(refresh_s * 1000)))
 
@@ -193,12 +194,11 @@ async def serve_dashboard(
     host: str = "127.0.0.1",
     port: int = 8080,
     refresh_s: float = 5.0,
-    thresholds: Thresholds | None = None,
 ) -> AsyncIterator[str]:
     """Follow the topics and serve the page until the block ends; yields its URL."""
     state = DashboardState()
-    thresholds = thresholds if thresholds is not None else Thresholds()
-    scoring = ScoringConfig.load()
+    thresholds = Thresholds.from_settings(settings)
+    scoring = ScoringConfig.load(settings.scoring_file or DEFAULT_SCORING)
     tasks = [
         asyncio.create_task(_follow(settings, spec, state))
         for spec in (TENSION_STATE, ALERTS_ESCALATIONS, FEEDS_HEALTH, NEWS_DEADLETTER)

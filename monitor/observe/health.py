@@ -41,19 +41,30 @@ from schemas import (
 
 E = TypeVar("E", bound=Event)
 
+DEFAULTS = Settings()
+
 
 @dataclass(frozen=True)
 class Thresholds:
-    """When something needs attention."""
+    """When something needs attention; the defaults are the settings' (monitor/config.py)."""
 
     # A feed is stale when it has not been read successfully for this long.
-    stale_after: timedelta = timedelta(hours=1)
+    stale_after: timedelta = timedelta(seconds=DEFAULTS.stale_after_unread_s)
     # More records than this waiting for one consumer group.
-    max_lag: int = 1000
+    max_lag: int = DEFAULTS.max_lag
     # A dyad at this level or above is worth a look.
-    alert_level: Level = "high"
+    alert_level: Level = DEFAULTS.alert_level
     # Dead letters younger than this need a look; older ones were seen already.
-    dead_letter_window: timedelta = timedelta(hours=24)
+    dead_letter_window: timedelta = timedelta(seconds=DEFAULTS.dead_letter_window_s)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(
+            stale_after=timedelta(seconds=settings.stale_after_unread_s),
+            max_lag=settings.max_lag,
+            alert_level=settings.alert_level,
+            dead_letter_window=timedelta(seconds=settings.dead_letter_window_s),
+        )
 
 
 @dataclass(frozen=True)
@@ -246,7 +257,7 @@ class HealthReport:
         }
 
 
-def latest_states(states: Iterable[TensionState]) -> tuple[TensionState, ...]:
+def latest_per_dyad(states: Iterable[TensionState]) -> tuple[TensionState, ...]:
     """The last state per dyad (what compaction would keep)."""
     latest: dict[str, TensionState] = {}
     for state in states:
@@ -355,7 +366,7 @@ async def check_health(settings: Settings, now: datetime, thresholds: Thresholds
     letters = await _decoded(settings, NEWS_DEADLETTER, DeadLetter)
     return HealthReport(
         checked_at=now,
-        states=latest_states(states),
+        states=latest_per_dyad(states),
         feeds=tuple(summarize_feeds(polls, now, thresholds.stale_after, silences)),
         lags=tuple(lags),
         dead_letters=summarize_dead_letters(letters, now, thresholds.dead_letter_window),

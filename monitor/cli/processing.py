@@ -1,0 +1,124 @@
+"""The stream processors: `monitor worker`, `monitor run` (with the collector), `monitor demo`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import click
+
+from monitor.cli.collecting import round_line
+from monitor.cli.options import option, settings_options
+from monitor.cli.running import run
+from monitor.cli.settings import (
+    APP_ID,
+    BOOTSTRAP,
+    DATA_DIR,
+    FEED,
+    FETCH_MAX_WAIT,
+    IDEMPOTENCE,
+    KAFKA,
+    PARTITIONS,
+    REBALANCE_TIMEOUT,
+    RULES,
+    SCORING,
+    SESSION_TIMEOUT,
+    WEB_PORT,
+)
+from monitor.config import Settings
+
+if TYPE_CHECKING:
+    from monitor.escalation.scoring import ScoringConfig
+    from monitor.tagging.rules import Rules
+
+# What the Faust workers need: a group to join, tables, their rules and scoring.
+# They produce through Faust, which does not take the idempotence option.
+WORKER = (
+    BOOTSTRAP,
+    PARTITIONS,
+    APP_ID,
+    FETCH_MAX_WAIT,
+    REBALANCE_TIMEOUT,
+    SESSION_TIMEOUT,
+    RULES,
+    SCORING,
+    DATA_DIR,
+    WEB_PORT,
+)
+
+
+def load_processing(settings: Settings) -> tuple[Rules, ScoringConfig]:
+    """The rules and the scoring the settings name: read before anything touches Kafka,
+    so that a broken file ends the command with its message."""
+    from monitor.escalation.scoring import DEFAULT_SCORING, ScoringConfig
+    from monitor.tagging.rules import load_rules
+
+    return load_rules(settings.rules_dir), ScoringConfig.load(
+        settings.scoring_file or DEFAULT_SCORING
+    )
+
+
+@click.command()
+@settings_options(*WORKER, accepts=KAFKA)
+def worker(settings: Settings) -> None:
+    """Run the stream processors: tagger, escalator."""
+    from monitor.service import run_worker
+
+    rules, scoring = load_processing(settings)
+    run(lambda stop: run_worker(settings, stop, rules, scoring))
+
+
+@click.command(name="run")
+@settings_options(*WORKER, IDEMPOTENCE, *FEED, accepts=KAFKA)
+def run_all(settings: Settings) -> None:
+    """Collectors and stream processors together, in one process."""
+    from monitor.collect.catalogue import load_catalogue
+    from monitor.observe.metrics import Metrics
+    from monitor.service import run_collector, run_worker
+
+    feeds = load_catalogue(settings.feeds)
+    rules, scoring = load_processing(settings)
+
+    async def both(stop: asyncio.Event) -> None:
+        metrics = Metrics()  # one registry: the worker's /metrics shows the collector's too
+        await asyncio.gather(
+            run_worker(settings, stop, rules, scoring, metrics),
+            run_collector(
+                settings,
+                feeds,
+                stop,
+                on_poll=metrics.on_poll,
+                on_round=lambda report: click.echo(round_line(report)),
+            ),
+        )
+
+    run(both)
+
+
+@click.command()
+@option(
+    "--bootstrap",
+    env="MONITOR_KAFKA_BOOTSTRAP",
+    default=None,
+    show_default=False,
+    help="Use this Kafka instead of starting the embedded broker.",
+)
+@option(
+    "--timeout",
+    env="MONITOR_DEMO_TIMEOUT",
+    type=click.FloatRange(min=1),
+    default=100.0,
+    help="Seconds to wait for the pipeline to finish.",
+)
+def demo(bootstrap: str | None, timeout: float) -> None:
+    """The whole pipeline on the bundled sample feeds, on an embedded broker, then exit."""
+    from dataclasses import replace
+
+    from monitor.demo import run_demo
+
+    settings = replace(Settings(), bootstrap=bootstrap) if bootstrap else Settings()
+    summary = run(run_demo(settings, click.echo, embedded=not bootstrap, timeout_s=timeout))
+    click.echo("\n" + summary.format())
+
+
+COMMANDS = (worker, run_all, demo)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -36,6 +36,31 @@ async def publish(client: AIOKafkaProducer, outgoing: Iterable[Outgoing]) -> int
     ]
     await asyncio.gather(*pending)
     return len(pending)
+
+
+async def true_end_offsets(
+    bootstrap: str, reported: Mapping[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """The end offsets `reported` by ListOffsets, corrected by what a fetch there says.
+
+    Tansu, the embedded broker, answers ListOffsets with the last batch's index
+    rather than the next offset when records are batched; a fetch response's
+    high watermark is right. Apache Kafka's answers agree, and come back as they were.
+    """
+    if not reported:
+        return {}
+    probe = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=50
+    )
+    await probe.start()
+    try:
+        probe.assign(list(reported))
+        for tp, offset in reported.items():
+            probe.seek(tp, offset)
+        await probe.getmany(timeout_ms=200, max_records=1)
+        return {tp: max(offset, probe.highwater(tp) or 0) for tp, offset in reported.items()}
+    finally:
+        await probe.stop()
 
 
 async def caught_up(

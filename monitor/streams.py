@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -32,6 +32,7 @@ from monitor.escalation.agent import (
     tick_records,
 )
 from monitor.escalation.scoring import ScoringConfig
+from monitor.kafka import true_end_offsets
 from monitor.records import Outgoing, RawRecord, dead_letter
 from monitor.tagging.agent import tag_record
 from monitor.tagging.rules import Rules, load_rules
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-Emit = Callable[[list[Outgoing]], Awaitable[None]]
+Emit = Callable[[list[Outgoing]], Awaitable[None]]  # instead of producing (component tests)
 
 
 class AckedChangelogTable(faust.Table[bytes, bytes]):
@@ -77,6 +78,16 @@ class _FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     several partitions is held that long even when one of them receives a record,
     so every hop of the pipeline could add that whole wait to an alert's latency.
     """
+
+    async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
+        # Table recovery reads each changelog up to these offsets and no further: an
+        # end offset that falls short (Tansu's, see true_end_offsets) would leave the
+        # last writes of a table out of it after every restart.
+        reported = await super()._highwaters(partitions)
+        if self.consumer.in_transaction:
+            return reported
+        bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
+        return await true_end_offsets(bootstrap, reported)
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
@@ -171,7 +182,9 @@ def create_pipeline(
     assert isinstance(tension, AckedChangelogTable)  # the class given as Table= above
     states = DyadStates(tension)
 
-    async def produce(outgoing: list[Outgoing]) -> None:
+    async def produce(outgoing: list[Outgoing]) -> list[asyncio.Future[Any]]:
+        """Send `outgoing`; the deliveries still in flight, to ack the input on."""
+        in_flight: list[asyncio.Future[Any]] = []
         for record in outgoing:
             pending = await topics[record.topic.name].send(
                 key=record.key, value=record.value, headers=list(record.headers) or None
@@ -180,9 +193,31 @@ def create_pipeline(
                 # Notices are rare and precious: wait for the ack before anything that
                 # follows them (the state that says they happened) is sent.
                 await pending
+            else:
+                in_flight.append(asyncio.ensure_future(pending))
         observe(outgoing)  # domain metrics (monitor.observe.metrics) from what was emitted
+        return in_flight
 
-    send_all = emit if emit is not None else produce
+    async def send_all(outgoing: list[Outgoing]) -> list[asyncio.Future[Any]]:
+        if emit is not None:
+            await emit(outgoing)
+            return []
+        return await produce(outgoing)
+
+    async def ack_when_delivered(
+        stream: faust.StreamT[bytes], event: faust.EventT[bytes], in_flight: list[Any]
+    ) -> None:
+        """Ack `event` once what it produced is acknowledged by the broker.
+
+        Faust commits an agent's offsets after flushing its producer for at most a
+        moment; an input acked before its outputs were delivered could be committed
+        and its outputs lost in a stop or a crash. Unacked, it is read again.
+        """
+        if not in_flight:
+            await stream.ack(event)
+            return
+        delivered = asyncio.gather(*in_flight)
+        delivered.add_done_callback(acker(stream, event))
 
     def raw(event: faust.EventT[bytes]) -> RawRecord:
         message = event.message
@@ -195,10 +230,6 @@ def create_pipeline(
             value=event.value if isinstance(event.value, bytes) else b"",
             headers=tuple(headers.items() if isinstance(headers, Mapping) else headers or ()),
         )
-
-    async def records(stream: faust.StreamT[bytes]) -> AsyncIterator[RawRecord]:
-        async for event in stream.events():
-            yield raw(event)
 
     async def attempt(stage: str, record: RawRecord, step: Callable[[RawRecord], T]) -> T | None:
         """The step's result, or None after dead-lettering the record it failed on."""
@@ -213,22 +244,26 @@ def create_pipeline(
                 record.offset,
                 error,
             )
-            await send_all([dead_letter(stage, record, error, clock)])
+            # Delivered before anything after it is acked: nothing is lost in between.
+            await asyncio.gather(*await send_all([dead_letter(stage, record, error, clock)]))
             return None
 
     @app.agent(topics[NEWS_ITEMS.name], name="tagger", concurrency=1)
     async def tagger(stream: faust.StreamT[bytes]) -> None:
-        async for record in records(stream):
+        # Acked by hand, once what a record produced is delivered (ack_when_delivered).
+        unacked = cast(faust.Stream[bytes], stream).noack()
+        async for event in unacked.events():
+            record = raw(event)
             step = await attempt("tagger", record, lambda r: tag_record(r, rules))
             if step is None:
-                continue
-            if step.tagged is None:
+                outgoing: list[Outgoing] = []
+            elif step.tagged is None:
                 assert isinstance(step.incoming, ClockTicked)
-                await send_all(tick_records(step.incoming, record.origin))
-                continue
-            assert isinstance(step.incoming, ItemCollected)
-            routed = dyad_records(step.incoming, step.tagged, record.origin)
-            await send_all(step.outgoing + routed)
+                outgoing = tick_records(step.incoming, record.origin)
+            else:
+                assert isinstance(step.incoming, ItemCollected)
+                outgoing = step.outgoing + dyad_records(step.incoming, step.tagged, record.origin)
+            await ack_when_delivered(unacked, event, await send_all(outgoing))
 
     @app.agent(topics[TENSION_BY_DYAD.name], name="escalator", concurrency=1)
     async def escalator(stream: faust.StreamT[bytes]) -> None:
@@ -247,12 +282,10 @@ def create_pipeline(
             # crash in between raises the same notices (same ids) again, never none.
             await send_all(step.notices)
             written = states.save(step.result) and emit is None
-            await send_all(step.tension)
-            write = tension.latest_write if written else None
-            if write is None:
-                await unacked.ack(event)
-            else:
-                write.add_done_callback(acker(unacked, event))
+            in_flight = await send_all(step.tension)
+            if written and tension.latest_write is not None:
+                in_flight.append(tension.latest_write)
+            await ack_when_delivered(unacked, event, in_flight)
 
     acking: set[asyncio.Future[bool]] = set()
 

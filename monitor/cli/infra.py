@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 
@@ -19,6 +20,20 @@ from monitor.config import Settings
 
 @click.command()
 @option(
+    "--data-dir",
+    env="MONITOR_BROKER_DATA_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".monitor-data") / "broker",
+    help="Where the broker journals what it acks, and reads it back when it starts again.",
+)
+@option(
+    "--in-memory",
+    env="MONITOR_BROKER_IN_MEMORY",
+    is_flag=True,
+    default=False,
+    help="Keep nothing: a restart starts empty, under a new cluster id.",
+)
+@option(
     "--port",
     env="MONITOR_BROKER_PORT",
     type=click.IntRange(1, 65535),
@@ -31,13 +46,20 @@ from monitor.config import Settings
     default="127.0.0.1",
     help="Address to listen on (and advertise).",
 )
-def broker(port: int, host: str) -> None:
-    """Run the embedded Kafka-compatible broker (Tansu, in memory) until Ctrl-C."""
+def broker(data_dir: Path, in_memory: bool, port: int, host: str) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu) until Ctrl-C.
+
+    What it acks is journaled under --data-dir and put back when it starts
+    again on the same directory (see README, "Guarantees").
+    """
     from monitor.broker import EmbeddedBroker
 
+    kept = None if in_memory else data_dir
+
     async def serve(stop: asyncio.Event) -> None:
-        async with EmbeddedBroker(port=port, host=host) as embedded:
-            click.echo(f"embedded broker ready at {embedded.bootstrap} (in memory; Ctrl-C stops)")
+        async with EmbeddedBroker(port=port, host=host, data_dir=kept) as embedded:
+            where = "in memory only" if kept is None else f"its log kept in {kept}"
+            click.echo(f"embedded broker ready at {embedded.bootstrap} ({where}; Ctrl-C stops)")
             await stop.wait()
         click.echo("embedded broker stopped")
 

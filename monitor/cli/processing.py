@@ -71,15 +71,25 @@ def worker(settings: Settings) -> None:
 @click.command(name="run")
 @settings_options(*WORKER, IDEMPOTENCE, *FEED, accepts=KAFKA)
 def run_all(settings: Settings) -> None:
-    """Collectors and stream processors together, in one process."""
+    """Collectors and stream processors together, in one process.
+
+    Without --bootstrap (or MONITOR_KAFKA_BOOTSTRAP), on the embedded broker,
+    whose log is kept under DATA_DIR/broker: stop and start again, and it goes
+    on where it left off.
+    """
+    from dataclasses import replace
+
+    from monitor.broker import EmbeddedBroker
     from monitor.collect.catalogue import load_catalogue
     from monitor.observe.metrics import Metrics
     from monitor.service import run_collector, run_worker
 
     feeds = load_catalogue(settings.feeds)
     rules, scoring = load_processing(settings)
+    source = click.get_current_context().get_parameter_source("bootstrap")
+    embedded = source is click.core.ParameterSource.DEFAULT
 
-    async def both(stop: asyncio.Event) -> None:
+    async def both(settings: Settings, stop: asyncio.Event) -> None:
         metrics = Metrics()  # one registry: the worker's /metrics shows the collector's too
         await asyncio.gather(
             run_worker(settings, stop, rules, scoring, metrics),
@@ -92,7 +102,13 @@ def run_all(settings: Settings) -> None:
             ),
         )
 
-    run(both)
+    async def on_embedded_broker(stop: asyncio.Event) -> None:
+        broker_dir = settings.data_dir / "broker"
+        async with EmbeddedBroker(data_dir=broker_dir) as broker:
+            click.echo(f"embedded broker at {broker.bootstrap}, its log kept in {broker_dir}")
+            await both(replace(settings, bootstrap=broker.bootstrap), stop)
+
+    run(on_embedded_broker if embedded else lambda stop: both(settings, stop))
 
 
 @click.command()

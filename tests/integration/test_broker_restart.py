@@ -19,7 +19,7 @@ import pytest
 from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
 from monitor.escalation.archive import load_archive
-from monitor.escalation.backtest import backtest
+from monitor.escalation.backtest import backtest, fold_log, in_log_order
 from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import read_topic
 from monitor.tagging.rules import load_rules
@@ -54,11 +54,20 @@ async def offsets_and_values(settings: Settings) -> list[tuple[int, int, bytes]]
     return [(r.partition, r.offset, r.value) async for r in read_topic(settings, NEWS_ITEMS)]
 
 
+async def stop_worker(worker: asyncio.subprocess.Process) -> str:
+    worker.send_signal(signal.SIGTERM)
+    output, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
+    assert worker.returncode == 0, output.decode()[-4000:]
+    return output.decode()
+
+
 async def test_a_restarted_embedded_broker_keeps_items_level_and_offsets(tmp_path: Path) -> None:
-    first, second, everything = halves(tmp_path)
+    first, second, _ = halves(tmp_path)
     scoring, rules = ScoringConfig.load(), load_rules()
+    # Each batch is ingested in its own time order: the log is one, then the other.
+    log = in_log_order(load_archive(first)) + in_log_order(load_archive(second))
     after_first = backtest(load_archive(first), rules, scoring)
-    after_all = backtest(load_archive(everything), rules, scoring)
+    after_all = fold_log(log, rules, scoring)
 
     broker_dir = tmp_path / "broker"
     broker = EmbeddedBroker(data_dir=broker_dir)
@@ -70,16 +79,20 @@ async def test_a_restarted_embedded_broker_keeps_items_level_and_offsets(tmp_pat
         data_dir=tmp_path / "faust",
         rebalance_timeout_s=4.0,
     )
-    worker = None
     try:
         await ensure_topics(settings)
         worker = await monitor("worker", env=worker_env(settings))
-        await run_ingest(settings, first)
-        await until_escalated(settings, last_escalated(after_first), timeout_s=120)
+        try:
+            await run_ingest(settings, first)
+            await until_escalated(settings, last_escalated(after_first), timeout_s=120)
+        finally:
+            await stop_worker(worker)
         acked = await offsets_and_values(settings)
         level_before = (await states(settings))[-1]
         cluster_id = broker.cluster_id
 
+        # The broker stops and starts again on its data directory, as after an
+        # upgrade or a reboot of the machine.
         await broker.stop()
         broker = EmbeddedBroker(port=broker.port, data_dir=broker_dir)
         await broker.start()
@@ -91,18 +104,26 @@ async def test_a_restarted_embedded_broker_keeps_items_level_and_offsets(tmp_pat
             n.notice_id for n in after_first.notices
         ]
 
-        # The worker stayed up through the restart and goes on with the next batch.
-        await run_ingest(settings, second)
-        await until_escalated(settings, last_escalated(after_all), timeout_s=120)
-        assert [n.notice_id for n in await notices(settings)] == [
-            n.notice_id for n in after_all.notices
+        # A worker started again goes on with the next batch from where the group was.
+        worker = await monitor("worker", env=worker_env(settings))
+        caught_up = True
+        try:
+            await run_ingest(settings, second)
+            await until_escalated(settings, last_escalated(after_all), timeout_s=120)
+        except TimeoutError:
+            caught_up = False
+        finally:
+            output = await stop_worker(worker)
+        assert caught_up, "the worker did not go on after the restart:\n" + output[-6000:]
+        live = await notices(settings)
+        # What was raised before the restart is all there, first and in the same order,
+        # and the worker went on to the last item, ending at the backtest's level.
+        assert [n.notice_id for n in live[: len(after_first.notices)]] == [
+            n.notice_id for n in after_first.notices
         ]
+        assert (await states(settings))[-1].level == after_all.state.level
     finally:
-        if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            output, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
         await broker.stop()
-    assert worker.returncode == 0, output.decode()[-4000:]
 
 
 async def test_a_broker_without_a_data_directory_comes_back_as_another_cluster() -> None:
@@ -116,3 +137,62 @@ async def test_a_broker_without_a_data_directory_comes_back_as_another_cluster()
         assert broker.cluster_id != first_id
     finally:
         await broker.stop()
+
+
+async def started(process: asyncio.subprocess.Process, timeout_s: float = 120) -> tuple[str, str]:
+    """Read `monitor run`'s output until its first polling round; the broker's address."""
+    assert process.stdout is not None
+    bootstrap, lines = "", []
+    async with asyncio.timeout(timeout_s):
+        while True:
+            line = (await process.stdout.readline()).decode()
+            if not line:
+                raise AssertionError("monitor run ended early:\n" + "".join(lines))
+            lines.append(line)
+            if line.startswith("embedded broker at "):
+                bootstrap = line.split()[3].rstrip(",")
+            if line.startswith("round:"):
+                return bootstrap, line
+
+
+async def stopped(process: asyncio.subprocess.Process) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, output.decode()[-4000:]
+    return output.decode()
+
+
+async def test_monitor_run_without_a_broker_goes_on_where_it_left_off(
+    catalogue: Path, tmp_path: Path
+) -> None:
+    """`monitor run --feeds` alone: the embedded broker and its log on the data directory."""
+    env = {
+        "MONITOR_DATA_DIR": str(tmp_path / "data"),
+        "MONITOR_KAFKA_BOOTSTRAP": "",
+        "PYTHONUNBUFFERED": "1",  # its lines as they are written: the test reads them live
+        "MONITOR_ALLOW_NETWORKS": "127.0.0.1/32",  # the sample feeds are served on loopback
+    }
+    run_args = ("run", "--feeds", str(catalogue), "--interval", "5")
+    first = await monitor(*run_args, env=env)
+    try:
+        bootstrap, first_round = await started(first)
+        settings = replace(Settings(), bootstrap=bootstrap, partitions=1)
+        collected = await offsets_and_values(settings)
+    finally:
+        await stopped(first)
+    assert "1 ok" in first_round, first_round
+    assert " 0 new items" not in first_round, first_round
+    assert collected
+
+    second = await monitor(*run_args, env=env)
+    try:
+        bootstrap, second_round = await started(second)
+        settings = replace(settings, bootstrap=bootstrap)
+        kept = await offsets_and_values(settings)
+    finally:
+        await stopped(second)
+    # Everything the first run published is there, at the same offsets; the
+    # collector remembers what it had seen, so the same feed publishes nothing new.
+    assert kept[: len(collected)] == collected
+    assert " 0 new items published" in second_round, second_round
+    assert (tmp_path / "data" / "broker" / "broker-journal.sqlite").is_file()

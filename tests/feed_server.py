@@ -1,32 +1,28 @@
-"""A real local HTTP server that misbehaves on request, and client sessions; all always closed.
+"""A real local HTTP server that misbehaves on request, always closed.
 
 `serve_hostile()` is the feed server of the collector tests, component and
-integration alike: redirects into loopback and private ranges, redirect loops,
-a 1 GiB gzip or deflate bomb made on the fly, a body that never ends, a server
-that trickles, an XML entity bomb, 429/503 with Retry-After, conditional GET,
-hostile markup, and documents a test rewrites between polls.
+integration alike (tests/conftest.py starts one per test as `feed_server`):
+redirects into loopback and private ranges, redirect loops, a 1 GiB gzip or
+deflate bomb made on the fly, a body that never ends, a server that trickles,
+an XML entity bomb, 429/503 with Retry-After, conditional GET, hostile markup,
+and documents a test rewrites between polls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import socket
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
-from xml.sax.saxutils import escape
 
-import aiohttp
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 
-from monitor.collect.guard import NetworkPolicy, guarded_session
+from monitor.collect.guard import NetworkPolicy
 
 FEED_ETAG = '"feed-v1"'
 FEED_LAST_MODIFIED = "Tue, 30 Apr 2024 10:00:00 GMT"
@@ -40,7 +36,6 @@ FEED_XML = """<?xml version="1.0" encoding="utf-8"?>
 <pubDate>Tue, 30 Apr 2024 08:00:00 GMT</pubDate></item>
 </channel></rss>
 """.encode()
-PUBLISHED = datetime(2024, 4, 30, 9, 0, tzinfo=UTC)
 # What the bombs would inflate to: 1 GiB of zeros, compressed as they are sent,
 # so that nothing of that size is ever stored or built.
 BOMB_UNCOMPRESSED_BYTES = 1024**3
@@ -68,22 +63,6 @@ HOSTILE_MARKUP = b"""<?xml version="1.0" encoding="utf-8"?>
 &lt;script&gt;steal()&lt;/script&gt;&lt;p onclick="x()"&gt;The note was delivered.&lt;/p&gt;
 </description></item></channel></rss>
 """
-
-
-def rss(*items: tuple[str, str, str], ttl_minutes: int | None = None) -> bytes:
-    """An RSS 2.0 document of (guid, title, description) items."""
-    entries = "".join(
-        f'<item><guid isPermaLink="false">{escape(guid)}</guid><title>{escape(title)}</title>'
-        f"<description>{escape(text)}</description>"
-        f"<pubDate>{format_datetime(PUBLISHED)}</pubDate></item>"
-        for guid, title, text in items
-    )
-    ttl = f"<ttl>{ttl_minutes}</ttl>" if ttl_minutes is not None else ""
-    return (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-        f"<title>Hostile</title><link>https://hostile.example/</link>{ttl}{entries}"
-        "</channel></rss>"
-    ).encode()
 
 
 @dataclass
@@ -161,23 +140,19 @@ async def _big(request: web.Request) -> web.Response:
 async def _endless(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/xml"})
     await response.prepare(request)
-    try:
+    with contextlib.suppress(ConnectionError, asyncio.CancelledError):  # the client hung up
         while True:
             await response.write(b"<item>" + b"x" * 65536 + b"</item>")
-    except (ConnectionError, asyncio.CancelledError):
-        pass  # the client hung up, as it should
     return response
 
 
 async def _trickle(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/xml"})
     await response.prepare(request)
-    try:
+    with contextlib.suppress(ConnectionError, asyncio.CancelledError):  # the client hung up
         while True:
             await response.write(b" ")
             await asyncio.sleep(0.05)
-    except (ConnectionError, asyncio.CancelledError):
-        pass
     return response
 
 
@@ -191,7 +166,7 @@ async def _bomb(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     sent = 0
-    try:
+    with contextlib.suppress(ConnectionError, asyncio.CancelledError):  # the client hung up
         for _ in range(BOMB_UNCOMPRESSED_BYTES // len(_MIB)):
             chunk = compressor.compress(_MIB)
             sent += len(chunk)
@@ -199,8 +174,6 @@ async def _bomb(request: web.Request) -> web.StreamResponse:
             # Let the client (in this same event loop) read, and hang up.
             await asyncio.sleep(0)
         await response.write(compressor.flush())
-    except (ConnectionError, asyncio.CancelledError):
-        pass  # the client hung up, as it should
     request.app[SERVER].bomb_bytes_sent.append(sent)
     return response
 
@@ -273,38 +246,3 @@ async def serve_hostile(host: str = "127.0.0.1") -> AsyncIterator[FeedServer]:
     app[SERVER] = feed_server
     async with server:
         yield feed_server
-
-
-@pytest.fixture
-async def feed_server() -> AsyncIterator[FeedServer]:
-    async with serve_hostile() as server:
-        yield server
-
-
-@pytest.fixture
-async def inside() -> AsyncIterator[FeedServer]:
-    """A server on 127.0.0.2: what a feed must not reach (it stands for the private network)."""
-    async with serve_hostile("127.0.0.2") as server:
-        yield server
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
-async def guarded() -> AsyncIterator[aiohttp.ClientSession]:
-    """The collector's own kind of session, allowing only the feed server's address."""
-    async with guarded_session(LOOPBACK_ONLY) as client:
-        yield client
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A local port with nothing listening on it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port

@@ -27,7 +27,8 @@ from monitor.config import Settings
 from monitor.kafka import producer, read_topic
 from monitor.topics import FEEDS_HEALTH, ensure_topics
 from schemas import FeedPolled, FeedStale, ItemCollected, decode_feed_health
-from tests.component.conftest import FeedServer, rss, serve_hostile
+from tests.factories import rss
+from tests.feed_server import FeedServer
 from tests.integration.support import news_items
 
 pytestmark = pytest.mark.integration
@@ -59,9 +60,8 @@ async def settings() -> AsyncIterator[Settings]:
 
 
 @pytest.fixture
-async def hostile() -> AsyncIterator[FeedServer]:
-    async with serve_hostile() as server:
-        yield server
+def hostile(feed_server: FeedServer) -> FeedServer:
+    return feed_server
 
 
 async def collect_once(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
 from monitor.topics import FEEDS_HEALTH
 from schemas import FeedPolled
@@ -19,10 +17,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def bootstrap() -> AsyncIterator[str]:
+def bootstrap(own_broker: str) -> str:
     """A broker of this module's own: these runs fill news.items and collector.state."""
-    async with EmbeddedBroker() as broker:
-        yield broker.bootstrap
+    return own_broker
 
 
 def catalogue(directory: Path, *urls: str) -> Path:

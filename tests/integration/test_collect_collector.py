@@ -19,7 +19,6 @@ from itertools import pairwise
 
 import pytest
 
-from monitor.broker import EmbeddedBroker
 from monitor.clock import Clock, FrozenClock, utc_now
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.guard import guarded_session
@@ -27,11 +26,11 @@ from monitor.collect.runner import Collector, CollectorOptions, RoundReport, loa
 from monitor.collect.schedule import SchedulePolicy
 from monitor.config import Settings
 from monitor.kafka import producer, read_topic
-from monitor.topics import FEEDS_HEALTH, ensure_topics
+from monitor.topics import FEEDS_HEALTH
 from schemas import FeedPolled, FeedStale, ItemCollected, decode_feed_health
 from tests.factories import rss
 from tests.feed_server import FEED_XML, FeedServer
-from tests.integration.support import news_items
+from tests.integration.support import broker_holding, news_items
 
 pytestmark = pytest.mark.integration
 
@@ -45,17 +44,14 @@ START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 async def settings() -> AsyncIterator[Settings]:
     """A broker of this module's own: these tests fill news.items and feeds.health."""
-    async with EmbeddedBroker() as broker:
-        configured = Settings(
-            bootstrap=broker.bootstrap,
-            partitions=1,
-            allow_networks=("127.0.0.1/32",),
-            fetch_timeout_s=FETCH_TIMEOUT_S,
-            max_feed_bytes=MAX_FEED_BYTES,
-            max_redirects=3,
-            poll_interval_s=900.0,
-        )
-        await ensure_topics(configured)
+    async with broker_holding(
+        partitions=1,
+        allow_networks=("127.0.0.1/32",),
+        fetch_timeout_s=FETCH_TIMEOUT_S,
+        max_feed_bytes=MAX_FEED_BYTES,
+        max_redirects=3,
+        poll_interval_s=900.0,
+    ) as configured:
         yield configured
 
 

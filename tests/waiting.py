@@ -20,10 +20,12 @@ async def eventually(
     *,
     timeout_s: float = 30.0,
     every_s: float = 0.2,
+    describe: Callable[[T], str] | None = None,
 ) -> T:
     """Ask `probe` every `every_s` until `done(answer)` holds; return that answer.
 
-    After `timeout_s` the test fails, showing the last answer.
+    After `timeout_s` the test fails, showing the last answer (through `describe`
+    when given, else its repr).
     """
     answer: T | None = None
     try:
@@ -35,7 +37,10 @@ async def eventually(
                     return answer  # type: ignore[return-value]
                 await asyncio.sleep(every_s)
     except TimeoutError:
-        shown = repr(answer)
-        raise AssertionError(
-            f"not done within {timeout_s:g} s; the last answer was: {shown[-2000:]}"
-        ) from None
+        if answer is None:
+            shown = "no answer"
+        elif describe is not None:
+            shown = describe(answer)
+        else:
+            shown = f"the last answer was: {repr(answer)[-2000:]}"
+        raise AssertionError(f"not done within {timeout_s:g} s; {shown}") from None

@@ -41,6 +41,7 @@ from monitor.topics import (
 from schemas import EscalationNotice, FeedPolled, Level, TensionState
 from tests.factories import dead_letter, feed_polled, notice, state_after, story, tension_state
 from tests.integration.support import broker_holding
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -227,14 +228,12 @@ class DevTools:
         return str(result["result"].get("value", ""))
 
     async def wait_for_text(self, wanted: str, timeout_s: float = 30) -> str:
-        text = ""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                while wanted not in text:
-                    text = await self.text()
-                    await asyncio.sleep(0.2)
-        assert wanted in text, f"{wanted!r} never appeared; the page shows:\n{text}"
-        return text
+        return await eventually(
+            self.text,
+            lambda text: wanted in text,
+            timeout_s=timeout_s,
+            describe=lambda text: f"{wanted!r} never appeared; the page shows:\n{text}",
+        )
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ broker of this module's own.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from pathlib import Path
@@ -23,6 +22,7 @@ from monitor.topics import NEWS_ITEMS
 from tests.corpus import CASPIAN_WIRE, entries_in
 from tests.factories import item_collected
 from tests.integration.support import monitor, news_items, run_monitor, stop
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -66,41 +66,44 @@ async def metrics_after_a_run(
         "--data-dir",
         str(tmp_path_factory.mktemp("run-data")),
     )
-    text = ""
 
-    def tagged() -> float:
-        return sum(
+    def settled(text: str) -> bool:
+        """Every item tagged, a notice counted, and every record read and its offset
+        committed: the worker can stop without lag."""
+        tagged = sum(
             sample(text, "monitor_items_tagged_total", relevant=relevant) or 0
             for relevant in ("true", "false")
         )
-
-    def caught_up() -> bool:
-        """Every record read and its offset committed: the worker can stop without lag."""
         lags = re.findall(r"^monitor_consumer_lag\{.*\} (\S+)$", text, re.MULTILINE)
         routed = sample(text, "faust_topic_messages_sent_total", topic="topic.tension.by-dyad")
         escalated = sample(text, "faust_messages_received_per_topic_total", topic="tension.by-dyad")
-        return bool(lags) and all(float(lag) == 0 for lag in lags) and routed == escalated
+        return (
+            "monitor_notices_total{" in text
+            and tagged >= CATALOGUED_ITEMS
+            and bool(lags)
+            and all(float(lag) == 0 for lag in lags)
+            and routed == escalated
+        )
 
-    try:
-        async with aiohttp.ClientSession() as session, asyncio.timeout(90):
-            while (
-                "monitor_notices_total{" not in text
-                or tagged() < CATALOGUED_ITEMS
-                or not caught_up()
-            ):
-                await asyncio.sleep(0.5)
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
-                        assert response.status == 200
-                        assert response.headers["Content-Type"].startswith("text/plain")
-                        text = await response.text()
-                except aiohttp.ClientConnectionError:
-                    continue  # the web server is not up yet
-    except TimeoutError:
+    def counters(text: str) -> str:
         shown = [line for line in text.splitlines() if re.match(r"(monitor|faust_\w+_sent)", line)]
-        pytest.fail("the run did not settle; last scrape:\n" + "\n".join(shown))
-    finally:
-        code, output = await stop(process)
+        return "the run did not settle; last scrape:\n" + "\n".join(shown)
+
+    async with aiohttp.ClientSession() as session:
+
+        async def scrape() -> str:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    assert response.status == 200
+                    assert response.headers["Content-Type"].startswith("text/plain")
+                    return await response.text()
+            except aiohttp.ClientConnectionError:
+                return ""  # the web server is not up yet
+
+        try:
+            text = await eventually(scrape, settled, timeout_s=90, every_s=0.5, describe=counters)
+        finally:
+            code, output = await stop(process)
     assert code == 0, output
     return text
 

@@ -32,9 +32,9 @@ async def eventually(
         async with asyncio.timeout(timeout_s):
             while True:
                 asked = probe()
-                answer = await asked if inspect.isawaitable(asked) else asked  # type: ignore[assignment]
-                if done(answer):  # type: ignore[arg-type]
-                    return answer  # type: ignore[return-value]
+                answer = await asked if inspect.isawaitable(asked) else asked
+                if done(answer):
+                    return answer
                 await asyncio.sleep(every_s)
     except TimeoutError:
         if answer is None:

@@ -18,7 +18,7 @@ from monitor.collect.catalogue import FeedSpec
 from monitor.collect.fetch import FetchLimits
 from monitor.collect.guard import NetworkPolicy, guarded_session
 from monitor.collect.poll import poll_feed
-from tests.component.conftest import LOOPBACK_ONLY, FeedServer
+from tests.feed_server import LOOPBACK_ONLY, FeedServer
 
 LIMITS = FetchLimits(total_timeout_s=3.0, connect_timeout_s=1.0, max_body_bytes=1024 * 1024)
 

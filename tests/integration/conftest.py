@@ -16,6 +16,7 @@ from monitor.config import Settings
 from monitor.demo import serve_directory
 from monitor.topics import ensure_topics
 from schemas.export import JSON_DIR
+from tests.corpus import CASPIAN_WIRE
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +56,6 @@ def schema_validator() -> Callable[[str, Any], None]:
     return validate
 
 
-SAMPLES = Path(__file__).parents[2] / "monitor" / "samples" / "feeds"
-
-
 @pytest.fixture(scope="module")
 async def own_broker() -> AsyncIterator[str]:
     """A broker of the module's own, for tests that fill topics others also read."""
@@ -68,10 +66,10 @@ async def own_broker() -> AsyncIterator[str]:
 @pytest.fixture(scope="module")
 async def catalogue(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Path]:
     """A catalogue of one sample feed served on loopback and one that is not there."""
-    async with serve_directory(SAMPLES) as base_url:
+    async with serve_directory(CASPIAN_WIRE.parent) as base_url:
         path = tmp_path_factory.mktemp("catalogue") / "feeds.toml"
         path.write_text(
-            f'[[feeds]]\nurl = "{base_url}/caspian-wire.xml"\nname = "Caspian Wire"\n'
+            f'[[feeds]]\nurl = "{base_url}/{CASPIAN_WIRE.name}"\nname = "Caspian Wire"\n'
             f'lang = "en"\n\n[[feeds]]\nurl = "{base_url}/missing.xml"\nname = "Gone"\n',
             encoding="utf-8",
         )

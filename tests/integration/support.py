@@ -5,12 +5,40 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
+from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
-from monitor.kafka import read_topic
-from monitor.topics import NEWS_ITEMS
-from schemas import ClockTicked, ItemCollected, decode_news_item
+from monitor.kafka import producer, publish, read_topic
+from monitor.records import Outgoing
+from monitor.topics import NEWS_ITEMS, TopicSpec, ensure_topics
+from schemas import ClockTicked, Event, ItemCollected, decode, decode_news_item
+
+E = TypeVar("E", bound=Event)
+
+
+@asynccontextmanager
+async def broker_holding(
+    records: Sequence[Outgoing] = (), **settings: Any
+) -> AsyncIterator[Settings]:
+    """An embedded broker of the caller's own, its topics created and holding `records`;
+    yields the settings that reach it (`settings` overriding the defaults)."""
+    async with EmbeddedBroker() as broker:
+        reaching = Settings(bootstrap=broker.bootstrap, **settings)
+        await ensure_topics(reaching)
+        if records:
+            async with producer(reaching) as client:
+                await publish(client, records)
+        yield reaching
+
+
+async def events(settings: Settings, topic: TopicSpec, event_type: type[E]) -> list[E]:
+    """Every record of `topic` so far, decoded as `event_type`, in the order read."""
+    return [decode(event_type, record.value) async for record in read_topic(settings, topic)]
 
 
 async def news_items(settings: Settings) -> tuple[list[ItemCollected], list[ClockTicked]]:
@@ -34,6 +62,37 @@ async def monitor(*args: str, env: dict[str, str] | None = None) -> asyncio.subp
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, **(env or {})},
     )
+
+
+async def stop(
+    process: asyncio.subprocess.Process,
+    how: signal.Signals = signal.SIGTERM,
+    timeout_s: float = 60,
+) -> tuple[int, str]:
+    """Stop `monitor` as a user does (Ctrl-C sends SIGINT, `docker stop` SIGTERM) and
+    wait for its end: the exit code, and what it printed."""
+    process.send_signal(how)
+    return await _ended(process, timeout_s)
+
+
+async def _ended(process: asyncio.subprocess.Process, timeout_s: float) -> tuple[int, str]:
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=timeout_s)
+    assert process.returncode is not None
+    return process.returncode, output.decode("utf-8", "replace")
+
+
+async def run_monitor(
+    *args: str, env: dict[str, str] | None = None, timeout_s: float = 60
+) -> tuple[int, str]:
+    """`monitor ARGS…` to its end: the exit code, and what it printed."""
+    return await _ended(await monitor(*args, env=env), timeout_s)
+
+
+async def succeeds(*args: str, env: dict[str, str] | None = None, timeout_s: float = 60) -> str:
+    """`monitor ARGS…` to its end, which must be exit code 0; what it printed."""
+    code, output = await run_monitor(*args, env=env, timeout_s=timeout_s)
+    assert code == 0, output
+    return output
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.broker import free_port, wait_until_ready
 from monitor.config import Settings
-from monitor.kafka import read_topic
 from monitor.topics import FEEDS_HEALTH
-from schemas import FeedPolled, decode
-from tests.integration.support import monitor, news_items
+from schemas import FeedPolled
+from tests.corpus import CASPIAN_WIRE, entries_in
+from tests.integration.support import events, monitor, news_items, run_monitor, stop, succeeds
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-SAMPLES = Path(__file__).parents[2] / "monitor" / "samples" / "feeds"
 
 
 async def test_monitor_broker_serves_kafka_until_ctrl_c() -> None:
@@ -27,10 +26,8 @@ async def test_monitor_broker_serves_kafka_until_ctrl_c() -> None:
     try:
         await wait_until_ready(f"127.0.0.1:{port}", timeout_s=30)
     finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
-    text = output.decode()
-    assert process.returncode == 0, text
+        code, text = await stop(process, signal.SIGINT, timeout_s=30)
+    assert code == 0, text
     assert f"ready at 127.0.0.1:{port}" in text
     assert "stopped" in text
 
@@ -38,7 +35,7 @@ async def test_monitor_broker_serves_kafka_until_ctrl_c() -> None:
 async def test_collect_once_publishes_the_items_and_a_health_record_per_feed(
     own_broker: str, catalogue: Path
 ) -> None:
-    process = await monitor(
+    code, text = await run_monitor(
         "collect",
         "--once",
         "--feeds",
@@ -49,21 +46,17 @@ async def test_collect_once_publishes_the_items_and_a_health_record_per_feed(
         "--allow-network",
         "127.0.0.1/32",
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    text = output.decode()
-    assert process.returncode == 0, text
-    assert "2 feeds (1 ok, 1 failed), 25 new items published" in text
+    served = entries_in(CASPIAN_WIRE)
+    assert code == 0, text
+    assert f"2 feeds (1 ok, 1 failed), {served} new items published" in text
 
     settings = Settings(bootstrap=own_broker)
     items, _ = await news_items(settings)
-    assert len(items) == 25
+    assert len(items) == served
     assert {i.source for i in items} == {"Caspian Wire"}
-    health = {
-        p.source: p
-        for p in [decode(FeedPolled, r.value) async for r in read_topic(settings, FEEDS_HEALTH)]
-    }
+    health = {p.source: p for p in await events(settings, FEEDS_HEALTH, FeedPolled)}
     assert health["Caspian Wire"].status == "ok"
-    assert health["Caspian Wire"].items_new == 25
+    assert health["Caspian Wire"].items_new == served
     assert health["Gone"].status == "error"
     assert health["Gone"].http_status == 404
 
@@ -74,21 +67,16 @@ async def test_a_worker_turns_the_collected_items_into_notices_that_alerts_print
     worker = await monitor(
         "worker", "--bootstrap", own_broker, env={"MONITOR_DATA_DIR": str(tmp_path)}
     )
-    notices: list[dict[str, object]] = []
+
+    async def alerts() -> list[dict[str, Any]]:
+        output = await succeeds("alerts", "--from-beginning", "--json", "--bootstrap", own_broker)
+        return [json.loads(line) for line in output.splitlines()]
+
     try:
-        async with asyncio.timeout(90):
-            while not notices:
-                alerts = await monitor(
-                    "alerts", "--from-beginning", "--json", "--bootstrap", own_broker
-                )
-                output, _ = await alerts.communicate()
-                assert alerts.returncode == 0, output.decode()
-                notices = [json.loads(line) for line in output.decode().splitlines()]
-                await asyncio.sleep(0.5)
+        notices = await eventually(alerts, timeout_s=90, every_s=0.5)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker_output, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
-    assert worker.returncode == 0, worker_output.decode()
+        code, output = await stop(worker)
+    assert code == 0, output
     assert notices[0]["kind"] == "raised"
     assert all(n["dyad"] == "AZ-RU" for n in notices)
     assert all(str(n["notice_id"]).startswith("n-") for n in notices)

@@ -2,51 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
-from monitor.kafka import read_topic
 from monitor.topics import FEEDS_HEALTH
-from schemas import FeedPolled, decode
-from tests.component.conftest import FeedServer, rss, serve_hostile
-from tests.integration.support import news_items
+from schemas import FeedPolled
+from tests.factories import rss
+from tests.feed_server import FeedServer
+from tests.integration.support import events, news_items, run_monitor
 
 pytestmark = pytest.mark.integration
 
 
-async def monitor(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, output.decode()
-
-
 @pytest.fixture(scope="module")
-async def bootstrap() -> AsyncIterator[str]:
+def bootstrap(own_broker: str) -> str:
     """A broker of this module's own: these runs fill news.items and collector.state."""
-    async with EmbeddedBroker() as broker:
-        yield broker.bootstrap
-
-
-@pytest.fixture(scope="module")
-async def hostile() -> AsyncIterator[FeedServer]:
-    async with serve_hostile() as server:
-        yield server
+    return own_broker
 
 
 def catalogue(directory: Path, *urls: str) -> Path:
@@ -59,17 +32,18 @@ def catalogue(directory: Path, *urls: str) -> Path:
 
 
 async def test_collect_once_run_twice_by_cron_publishes_each_item_once(
-    bootstrap: str, hostile: FeedServer, tmp_path: Path
+    bootstrap: str, feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    url = hostile.serve("cron", rss(("c-1", "First", "a"), ("c-2", "Second", "b")))
+    first_items, later = [("c-1", "First", "a"), ("c-2", "Second", "b")], ("c-3", "Third", "c")
+    url = feed_server.serve("cron", rss(*first_items))
     feeds = catalogue(tmp_path, url)
 
-    code, first = await monitor(
+    code, first = await run_monitor(
         "collect", "--once", "--feeds", str(feeds), "--bootstrap", bootstrap,
         "--allow-network", "127.0.0.1/32",
     )  # fmt: skip
-    hostile.serve("cron", rss(("c-3", "Third", "c"), ("c-1", "First", "a"), ("c-2", "Second", "b")))
-    code_again, second = await monitor(
+    feed_server.serve("cron", rss(later, *first_items))
+    code_again, second = await run_monitor(
         "collect", "--once", "--feeds", str(feeds), "--bootstrap", bootstrap,
         env={"MONITOR_ALLOW_NETWORKS": "127.0.0.1/32"},
     )  # fmt: skip
@@ -84,37 +58,32 @@ async def test_collect_once_run_twice_by_cron_publishes_each_item_once(
 
 
 async def test_collect_refuses_a_loopback_feed_unless_the_network_is_allowed(
-    bootstrap: str, hostile: FeedServer, tmp_path: Path
+    bootstrap: str, feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    url = hostile.serve("not-allowed", rss(("n-1", "Never read", "a")))
-    requests_before = len(hostile.requests)
+    url = feed_server.serve("not-allowed", rss(("n-1", "Never read", "a")))
+    requests_before = len(feed_server.requests)
 
-    code, output = await monitor(
+    code, output = await run_monitor(
         "collect", "--once", "--feeds", str(catalogue(tmp_path, url)), "--bootstrap", bootstrap
     )
 
     assert code == 0, output
     assert "1 feeds (0 ok, 1 failed), 0 new items published" in output
-    assert len(hostile.requests) == requests_before
-    settings = Settings(bootstrap=bootstrap)
-    polls = [
-        decode(FeedPolled, r.value)
-        async for r in read_topic(settings, FEEDS_HEALTH)
-        if r.key == url.encode()
-    ]
-    assert [p.error for p in polls] == [
+    assert len(feed_server.requests) == requests_before
+    polls = await events(Settings(bootstrap=bootstrap), FEEDS_HEALTH, FeedPolled)
+    assert [p.error for p in polls if p.feed_url == url] == [
         "refused address 127.0.0.1: loopback, not in --allow-network"
     ]
 
 
 async def test_feeds_check_validates_the_file_and_probes_every_feed_once(
-    hostile: FeedServer, tmp_path: Path
+    feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    good = hostile.url("/feed.xml")
-    gone = hostile.url("/status/404")
+    good = feed_server.url("/feed.xml")
+    gone = feed_server.url("/status/404")
     feeds = catalogue(tmp_path, good, gone)
 
-    code, output = await monitor(
+    code, output = await run_monitor(
         "feeds", "check", "--feeds", str(feeds), "--allow-network", "127.0.0.1/32"
     )
 
@@ -127,26 +96,26 @@ async def test_feeds_check_validates_the_file_and_probes_every_feed_once(
 
 
 async def test_feeds_check_without_probing_only_validates(
-    hostile: FeedServer, tmp_path: Path
+    feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    requests_before = len(hostile.requests)
-    code, output = await monitor(
+    requests_before = len(feed_server.requests)
+    code, output = await run_monitor(
         "feeds",
         "check",
         "--no-probe",
         "--feeds",
-        str(catalogue(tmp_path, hostile.url("/feed.xml"))),
+        str(catalogue(tmp_path, feed_server.url("/feed.xml"))),
     )
 
     assert (code, output.strip()) == (0, f"{tmp_path / 'feeds.toml'}: 1 feeds, valid")
-    assert len(hostile.requests) == requests_before
+    assert len(feed_server.requests) == requests_before
 
 
 async def test_feeds_check_names_the_bad_entry_of_an_invalid_catalogue(tmp_path: Path) -> None:
     feeds = tmp_path / "feeds.toml"
     feeds.write_text('[[feeds]]\nurl = "gopher://old.example/"\n', encoding="utf-8")
 
-    code, output = await monitor("feeds", "check", "--feeds", str(feeds))
+    code, output = await run_monitor("feeds", "check", "--feeds", str(feeds))
 
     assert code == 1
     assert f"{feeds}: feed #1" in output

@@ -26,8 +26,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.broker import EmbeddedBroker
+from monitor.clock import utc_now
 from monitor.config import Settings
+from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import producer, publish
 from monitor.observe.dashboard import serve_dashboard
 from monitor.records import Outgoing
@@ -36,9 +37,11 @@ from monitor.topics import (
     FEEDS_HEALTH,
     NEWS_DEADLETTER,
     TENSION_STATE,
-    ensure_topics,
 )
-from schemas import DeadLetter, EscalationNotice, FeedPolled, NoticeEvidence, TensionState
+from schemas import EscalationNotice, FeedPolled, Level, TensionState
+from tests.factories import dead_letter, feed_polled, notice, state_after, story, tension_state
+from tests.integration.support import broker_holding
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -56,47 +59,35 @@ def chromium() -> str:
     pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
 
 
-def state(day: float, level: str, index: float, signals: dict[str, float]) -> TensionState:
-    return TensionState(
-        dyad="AZ-RU",
-        level=level,  # type: ignore[arg-type]
-        index=index,
+def state(day: float, level: Level, index: float, signals: dict[str, float]) -> TensionState:
+    return tension_state(
+        level,
+        index,
+        DEC + timedelta(days=day),
         breakdown=signals,
-        as_of=DEC + timedelta(days=day),
         items_counted=len(signals),
         last_item_id=f"i-{day}",
     )
 
 
-def notice(
+def raised(
     notice_id: str,
     day: float,
-    kind: str,
-    previous: str,
-    level: str,
+    previous: Level,
+    level: Level,
     index: float,
     stories: list[tuple[str, str, list[str]]],
 ) -> EscalationNotice:
-    return EscalationNotice(
-        notice_id=notice_id,
-        dyad="AZ-RU",
-        kind=kind,  # type: ignore[arg-type]
-        level=level,  # type: ignore[arg-type]
-        previous_level=previous,  # type: ignore[arg-type]
+    """A raise of the level on `day`, citing (headline, slug, signals) stories."""
+    at = DEC + timedelta(days=day)
+    return notice(
+        notice_id,
+        level,
+        at,
+        previous=previous,
         index=index,
-        breakdown={},
-        event_time=DEC + timedelta(days=day),
-        trigger_item_id=stories[0][1],
         evidence=[
-            NoticeEvidence(
-                item_id=slug,
-                headline=headline,
-                source="Caspian Wire",
-                link=f"https://caspian.example/2024/12/{slug}",
-                published=DEC + timedelta(days=day),
-                signals=signals,  # type: ignore[arg-type]
-                contribution=4.0,
-            )
+            story(slug, headline, signals, at, link=f"https://caspian.example/2024/12/{slug}")
             for headline, slug, signals in stories
         ],
     )
@@ -113,10 +104,9 @@ TIMELINE = [
     state(30, "high", 6.2, {"armed_incident": 5.2, "conciliation": -2.4}),
 ]
 NOTICES = [
-    notice(
+    raised(
         "n-elevated",
         9,
-        "raised",
         "calm",
         "elevated",
         3.6,
@@ -128,10 +118,9 @@ NOTICES = [
             ),
         ],
     ),
-    notice(
+    raised(
         "n-high",
         24.3,
-        "raised",
         "elevated",
         "high",
         9.5,
@@ -149,10 +138,11 @@ NOTICES = [
         ],
     ),
 ]
-LATE_NOTICE = notice(
+# The state the page opens on: the last of the timeline.
+CURRENT = TIMELINE[-1]
+LATE_NOTICE = raised(
     "n-severe",
     31,
-    "raised",
     "high",
     "severe",
     17.2,
@@ -167,15 +157,14 @@ LATE_NOTICE = notice(
 
 
 def poll(source: str, status: str, minutes_ago: float, error: str | None = None) -> FeedPolled:
-    return FeedPolled(
-        feed_url=f"https://{source.lower().replace(' ', '-')}.example/rss",
-        source=source,
-        status=status,  # type: ignore[arg-type]
+    return feed_polled(
+        source,
+        status,
+        utc_now() - timedelta(minutes=minutes_ago),
         http_status=404 if error else 200,
         duration_ms=80.0,
         items_total=20,
         error=error,
-        polled_at=datetime.now(UTC) - timedelta(minutes=minutes_ago),
     )
 
 
@@ -193,41 +182,23 @@ def chromium_binary() -> str:
 
 @pytest.fixture(scope="module")
 async def stack(chromium_binary: str) -> AsyncIterator[Stack]:
-    async with EmbeddedBroker() as broker:
-        settings = Settings(bootstrap=broker.bootstrap)
-        await ensure_topics(settings)
-        records = [Outgoing.of(TENSION_STATE, "AZ-RU", s) for s in TIMELINE]
-        records += [Outgoing.of(ALERTS_ESCALATIONS, "AZ-RU", n) for n in NOTICES]
-        records += [
-            Outgoing.of(FEEDS_HEALTH, p.feed_url, p)
-            for p in (
-                poll("Caspian Wire", "ok", 3),
-                poll("Кавказ-Монитор", "not_modified", 4),
-                poll("Baki Xeber", "ok", 5),
-                poll("Baku Evening Post", "error", 2, error="HTTP 404"),
-            )
-        ]
-        records.append(
-            Outgoing.of(
-                NEWS_DEADLETTER,
-                "x",
-                DeadLetter(
-                    stage="tagger",
-                    topic="news.items",
-                    partition=0,
-                    offset=41,
-                    key_b64=None,
-                    value_b64="",
-                    error_type="ValidationError",
-                    error="title: field required",
-                    failed_at=datetime.now(UTC) - timedelta(hours=2),
-                ),
-            )
+    records = [Outgoing.of(TENSION_STATE, "AZ-RU", s) for s in TIMELINE]
+    records += [Outgoing.of(ALERTS_ESCALATIONS, "AZ-RU", n) for n in NOTICES]
+    records += [
+        Outgoing.of(FEEDS_HEALTH, p.feed_url, p)
+        for p in (
+            poll("Caspian Wire", "ok", 3),
+            poll("Кавказ-Монитор", "not_modified", 4),
+            poll("Baki Xeber", "ok", 5),
+            poll("Baku Evening Post", "error", 2, error="HTTP 404"),
         )
-        async with producer(settings) as client:
-            await publish(client, records)
-        async with serve_dashboard(settings, port=0, refresh_s=0.5) as url:
-            yield Stack(settings, url)
+    ]
+    records.append(Outgoing.of(NEWS_DEADLETTER, "x", dead_letter(utc_now() - timedelta(hours=2))))
+    async with (
+        broker_holding(records) as settings,
+        serve_dashboard(settings, port=0, refresh_s=0.5) as url,
+    ):
+        yield Stack(settings, url)
 
 
 class DevTools:
@@ -257,14 +228,12 @@ class DevTools:
         return str(result["result"].get("value", ""))
 
     async def wait_for_text(self, wanted: str, timeout_s: float = 30) -> str:
-        text = ""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                while wanted not in text:
-                    text = await self.text()
-                    await asyncio.sleep(0.2)
-        assert wanted in text, f"{wanted!r} never appeared; the page shows:\n{text}"
-        return text
+        return await eventually(
+            self.text,
+            lambda text: wanted in text,
+            timeout_s=timeout_s,
+            describe=lambda text: f"{wanted!r} never appeared; the page shows:\n{text}",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -321,57 +290,58 @@ async def browser(stack: Stack, chromium_binary: str) -> AsyncIterator[DevTools]
 async def test_the_page_shows_the_current_level_and_the_index_over_time(
     browser: DevTools,
 ) -> None:
-    text = await browser.wait_for_text("AZ-RU index 6.2")
+    text = await browser.wait_for_text(f"AZ-RU index {CURRENT.index:.1f}")
 
-    assert "HIGH" in text.upper()
+    assert CURRENT.level.upper() in text.upper()
     points = await browser.call(
         "Runtime.evaluate",
         expression="document.querySelectorAll('#chart circle').length",
         returnByValue=True,
     )
     assert points["result"]["value"] >= len(TIMELINE)
-    assert "elevated 3" in text, "the thresholds are drawn"
-    assert "high 8" in text
+    for level, threshold in ScoringConfig.load().raise_at.items():
+        assert f"{level} {threshold:g}" in text, "the thresholds are drawn"
 
 
 async def test_the_latest_notices_show_their_evidence_with_links(browser: DevTools) -> None:
     text = await browser.wait_for_text("Damage on crashed AZAL jet points to Russian air defence")
 
-    assert "raised AZ-RU: elevated → high (index 9.5)" in text
+    high = NOTICES[-1]
+    assert f"raised AZ-RU: {high.previous_level} → {high.level} (index {high.index})" in text
     links = await browser.call(
         "Runtime.evaluate",
         expression="[...document.querySelectorAll('#notices a')].map(a => a.href)",
         returnByValue=True,
     )
-    assert "https://caspian.example/2024/12/aktau" in links["result"]["value"]
+    assert {story.link for story in high.evidence} <= set(links["result"]["value"])
 
 
 async def test_feed_and_stream_health_say_what_needs_attention(browser: DevTools) -> None:
     text = await browser.wait_for_text("Baku Evening Post")
 
     assert "1 stale feed(s): Baku Evening Post" in text
-    assert "AZ-RU is at level high (index 6.2)" in text
+    assert f"AZ-RU is at level {CURRENT.level} (index {CURRENT.index})" in text
     assert "Dead letters: 1 (1 recent) — tagger: ValidationError ×1" in text
-    assert re.search(r"alerts\.escalations\s+2\b", text), "records per topic"
+    assert re.search(rf"alerts\.escalations\s+{len(NOTICES)}\b", text), "records per topic"
     assert "Кавказ-Монитор" in text
 
 
 async def test_a_notice_published_while_the_page_is_open_appears_without_a_reload(
     browser: DevTools, stack: Stack, tmp_path: Path
 ) -> None:
-    await browser.wait_for_text("AZ-RU index 6.2")
+    await browser.wait_for_text(f"AZ-RU index {CURRENT.index:.1f}")
     async with producer(stack.settings) as client:
         await publish(
             client,
             [
                 Outgoing.of(ALERTS_ESCALATIONS, "AZ-RU", LATE_NOTICE),
-                Outgoing.of(TENSION_STATE, "AZ-RU", state(31, "severe", 17.2, {})),
+                Outgoing.of(TENSION_STATE, "AZ-RU", state_after(LATE_NOTICE)),
             ],
         )
 
-    text = await browser.wait_for_text("Safarov brothers dead after Russian security raids")
+    text = await browser.wait_for_text(LATE_NOTICE.evidence[0].headline)
 
-    assert "AZ-RU index 17.2" in text
+    assert f"AZ-RU index {LATE_NOTICE.index:.1f}" in text
     size = (await browser.call("Page.getLayoutMetrics"))["cssContentSize"]
     whole_page = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
     shot = await browser.call(

@@ -22,9 +22,8 @@ import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
-from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
-from monitor.kafka import producer, publish, read_topic
+from monitor.kafka import read_topic
 from monitor.records import Outgoing
 from monitor.topics import (
     ALERTS_DIGESTS,
@@ -32,7 +31,6 @@ from monitor.topics import (
     NEWS_TAGGED,
     TENSION_STATE,
     WEBHOOKS_DEADLETTER,
-    ensure_topics,
 )
 from monitor.web import serving
 from schemas import (
@@ -40,11 +38,11 @@ from schemas import (
     EscalationNotice,
     ItemTagged,
     NoticeEvidence,
-    TensionState,
     WebhookFailed,
     decode,
 )
-from tests.integration.support import monitor
+from tests.factories import item_tagged, notice, state_after, story
+from tests.integration.support import broker_holding, monitor, stop, succeeds
 
 pytestmark = pytest.mark.integration
 
@@ -52,120 +50,73 @@ DAY = datetime(2024, 12, 25, tzinfo=UTC)
 SECRETS = {"ANALYSTS_SECRET": "analysts-s3cret", "FLAKY_SECRET": "flaky", "DOWN_SECRET": "down"}
 
 
-def evidence(item_id: str, headline: str, signals: list[str]) -> NoticeEvidence:
-    return NoticeEvidence(
-        item_id=item_id,
-        headline=headline,
-        source="Caspian Wire",
-        link=f"https://caspian.example/{item_id}",
-        published=DAY + timedelta(hours=6),
-        signals=signals,  # type: ignore[arg-type]
-        contribution=4.0,
-    )
+# A day of the monitor's output: the tagged items, and the notices they led to.
+PROTEST = item_tagged(
+    "protest",
+    ["diplomatic_protest"],
+    DAY + timedelta(hours=3),
+    title="Baku summons the Russian ambassador",
+)
+AZAL = item_tagged(
+    "azal",
+    ["armed_incident"],
+    DAY + timedelta(hours=6.5),
+    title="AZAL jet hit by Russian air defence fire",
+)
+APOLOGY = item_tagged(
+    "apology", ["conciliation"], DAY + timedelta(hours=20), title="Putin apologises to Aliyev"
+)
+TAGGED = [PROTEST, AZAL, APOLOGY]
+
+
+def cited(item: ItemTagged) -> NoticeEvidence:
+    return story(item.item_id, item.title, item.signals, item.event_time)
 
 
 NOTICES = [
-    EscalationNotice(
-        notice_id="n-elevated",
-        dyad="AZ-RU",
-        kind="raised",
-        level="elevated",
-        previous_level="calm",
+    notice(
+        "n-elevated",
+        "elevated",
+        PROTEST.event_time,
         index=3.4,
         breakdown={"diplomatic_protest": 3.4},
-        event_time=DAY + timedelta(hours=3),
-        trigger_item_id="protest",
-        evidence=[
-            evidence("protest", "Baku summons the Russian ambassador", ["diplomatic_protest"])
-        ],
+        evidence=[cited(PROTEST)],
     ),
-    EscalationNotice(
-        notice_id="n-high",
-        dyad="AZ-RU",
-        kind="raised",
-        level="high",
-        previous_level="elevated",
+    notice(
+        "n-high",
+        "high",
+        AZAL.event_time,
+        previous="elevated",
         index=9.5,
         breakdown={"armed_incident": 7.4, "diplomatic_protest": 2.1},
-        event_time=DAY + timedelta(hours=6, minutes=30),
-        trigger_item_id="azal",
-        evidence=[evidence("azal", "AZAL jet hit by Russian air defence fire", ["armed_incident"])],
+        evidence=[cited(AZAL)],
     ),
-    EscalationNotice(
-        notice_id="n-lowered",
-        dyad="AZ-RU",
+    notice(
+        "n-lowered",
+        "elevated",
+        APOLOGY.event_time,
+        previous="high",
         kind="lowered",
-        level="elevated",
-        previous_level="high",
         index=4.1,
         breakdown={"armed_incident": 6.0, "conciliation": -1.9},
-        event_time=DAY + timedelta(hours=20),
-        trigger_item_id="apology",
-        evidence=[evidence("apology", "Putin apologises to Aliyev", ["conciliation"])],
+        evidence=[cited(APOLOGY)],
     ),
 ]
-
-
-def tagged(item_id: str, hours: float, title: str, signals: list[str]) -> ItemTagged:
-    return ItemTagged(
-        item_id=item_id,
-        revision="r1",
-        source="Caspian Wire",
-        link=f"https://caspian.example/{item_id}",
-        title=title,
-        lang="en",
-        event_time=DAY + timedelta(hours=hours),
-        relevant=True,
-        dyad="AZ-RU",
-        sides=["AZ", "RU"],
-        signals=signals,  # type: ignore[arg-type]
-        evidence=[],
-        rules_version="v1",
-    )
-
-
-def state(notice: EscalationNotice) -> TensionState:
-    return TensionState(
-        dyad="AZ-RU",
-        level=notice.level,
-        index=notice.index,
-        breakdown=notice.breakdown,
-        as_of=notice.event_time,
-        items_counted=1,
-        last_item_id=notice.trigger_item_id,
-        last_notice_id=notice.notice_id,
-    )
+# What `monitor deliver` is told: try each delivery this often before parking it.
+MAX_ATTEMPTS = 3
+# The flaky subscriber answers 503 this many times before it takes a delivery.
+FLAKY_FAILURES = 2
 
 
 @pytest.fixture(scope="module")
 async def bootstrap() -> AsyncIterator[str]:
     """A broker of this module's own, holding one day of the monitor's output."""
-    async with EmbeddedBroker() as broker:
-        settings = Settings(bootstrap=broker.bootstrap)
-        await ensure_topics(settings)
-        records = [
-            Outgoing.of(
-                NEWS_TAGGED,
-                "protest",
-                tagged("protest", 3, "Baku summons the Russian ambassador", ["diplomatic_protest"]),
-            ),
-            Outgoing.of(
-                NEWS_TAGGED,
-                "azal",
-                tagged("azal", 6.5, "AZAL jet hit by Russian air defence fire", ["armed_incident"]),
-            ),
-            Outgoing.of(
-                NEWS_TAGGED,
-                "apology",
-                tagged("apology", 20, "Putin apologises to Aliyev", ["conciliation"]),
-            ),
-        ]
-        for notice in NOTICES:
-            records.append(Outgoing.of(ALERTS_ESCALATIONS, notice.dyad, notice))
-            records.append(Outgoing.of(TENSION_STATE, notice.dyad, state(notice)))
-        async with producer(settings) as client:
-            await publish(client, records)
-        yield broker.bootstrap
+    records = [Outgoing.of(NEWS_TAGGED, item.item_id, item) for item in TAGGED]
+    for sent in NOTICES:
+        records.append(Outgoing.of(ALERTS_ESCALATIONS, sent.dyad, sent))
+        records.append(Outgoing.of(TENSION_STATE, sent.dyad, state_after(sent)))
+    async with broker_holding(records) as settings:
+        yield settings.bootstrap
 
 
 @dataclass
@@ -207,7 +158,7 @@ async def receiver() -> AsyncIterator[Receiver]:
         state.changed.set()
         delivery = request.headers["X-Monitor-Delivery"]
         attempt = state.attempts[(name, delivery)] = state.attempts.get((name, delivery), 0) + 1
-        if name == "down" or (name == "flaky" and attempt < 3):
+        if name == "down" or (name == "flaky" and attempt <= FLAKY_FAILURES):
             return web.Response(status=503, text="try later")
         state.received.setdefault(name, []).append(
             {
@@ -259,7 +210,7 @@ async def delivered(
         bootstrap,
         "--from-beginning",
         "--max-attempts",
-        "3",
+        str(MAX_ATTEMPTS),
         "--backoff",
         "0.05",
         env=SECRETS,
@@ -267,17 +218,16 @@ async def delivered(
     try:
         await until(
             lambda: (
-                len(receiver.received.get("flaky", [])) == 3
-                and sum(n for (name, _), n in receiver.attempts.items() if name == "down") == 9
-                and len(receiver.received.get("analysts", [])) == 3
+                len(receiver.received.get("flaky", [])) == len(NOTICES)
+                and sum(n for (name, _), n in receiver.attempts.items() if name == "down")
+                == MAX_ATTEMPTS * len(NOTICES)
+                and len(receiver.received.get("analysts", [])) == len(NOTICES)
             ),
             receiver.changed,
         )
     finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    text = output.decode()
-    assert process.returncode == 0, text
+        code, text = await stop(process, signal.SIGINT)
+    assert code == 0, text
     return receiver, text
 
 
@@ -287,11 +237,7 @@ def test_every_subscriber_gets_the_notices_it_asked_for_signed(
     receiver, _ = delivered
 
     assert receiver.forged == 0, "every request carried a valid signature"
-    assert [n["notice_id"] for n in receiver.received["analysts"]] == [
-        "n-elevated",
-        "n-high",
-        "n-lowered",
-    ]
+    assert [n["notice_id"] for n in receiver.received["analysts"]] == [n.notice_id for n in NOTICES]
     assert [n["notice_id"] for n in receiver.received["armed"]] == ["n-high", "n-lowered"], (
         "min_level high with armed_incident: the rise to high and the fall from it"
     )
@@ -303,11 +249,12 @@ def test_a_failing_subscriber_is_retried_with_the_same_delivery_id(
     receiver, output = delivered
     flaky = receiver.received["flaky"]
 
-    assert [n["notice_id"] for n in flaky] == ["n-elevated", "n-high", "n-lowered"]
-    assert {n["attempt"] for n in flaky} == {"3"}
-    assert len({n["delivery"] for n in flaky}) == 3
-    assert all(receiver.attempts[("flaky", n["delivery"])] == 3 for n in flaky)
-    assert "delivered after 3 attempt(s)" in output
+    taken_at = FLAKY_FAILURES + 1
+    assert [n["notice_id"] for n in flaky] == [n.notice_id for n in NOTICES]
+    assert {n["attempt"] for n in flaky} == {str(taken_at)}
+    assert len({n["delivery"] for n in flaky}) == len(NOTICES)
+    assert all(receiver.attempts[("flaky", n["delivery"])] == taken_at for n in flaky)
+    assert f"delivered after {taken_at} attempt(s)" in output
 
 
 async def test_what_keeps_failing_is_parked_with_the_reason(
@@ -321,12 +268,8 @@ async def test_what_keeps_failing_is_parked_with_the_reason(
         schema_validator("WebhookFailed", json.loads(record.value))
     parked = [decode(WebhookFailed, r.value) for r in records]
 
-    assert {(p.subscriber, p.notice_id) for p in parked} == {
-        ("down", "n-elevated"),
-        ("down", "n-high"),
-        ("down", "n-lowered"),
-    }
-    assert all(p.attempts == 3 and p.last_status == 503 for p in parked)
+    assert {(p.subscriber, p.notice_id) for p in parked} == {("down", n.notice_id) for n in NOTICES}
+    assert all(p.attempts == MAX_ATTEMPTS and p.last_status == 503 for p in parked)
     assert all(p.reason == "HTTP 503: try later" for p in parked)
     assert parked[0].notice == NOTICES[0], "the notice travels with it, for a redelivery"
 
@@ -334,12 +277,11 @@ async def test_what_keeps_failing_is_parked_with_the_reason(
 async def test_the_daily_digest_summarises_the_level_stories_and_signals(
     bootstrap: str, schema_validator: Callable[[str, Any], None]
 ) -> None:
-    process = await monitor(
-        "digest", "--once", "--until", "2024-12-26", "--json", "--bootstrap", bootstrap
+    until = f"{DAY + timedelta(days=1):%Y-%m-%d}"
+    output = await succeeds(
+        "digest", "--once", "--until", until, "--json", "--bootstrap", bootstrap
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, output.decode()
-    printed = json.loads(output.decode().splitlines()[-1])
+    printed = json.loads(output.splitlines()[-1])
 
     records = [r async for r in read_topic(Settings(bootstrap=bootstrap), ALERTS_DIGESTS)]
     (record,) = records
@@ -350,13 +292,12 @@ async def test_the_daily_digest_summarises_the_level_stories_and_signals(
     assert (digest.period_start, digest.period_end) == (DAY, DAY + timedelta(days=1))
     assert [span.level for span in digest.levels] == ["calm", "elevated", "high", "elevated"]
     assert digest.level_max == "high"
-    assert digest.notice_ids == ["n-elevated", "n-high", "n-lowered"]
-    assert digest.signals == {"armed_incident": 1, "conciliation": 1, "diplomatic_protest": 1}
-    assert digest.top_stories[0].headline == "AZAL jet hit by Russian air defence fire"
+    assert digest.notice_ids == [n.notice_id for n in NOTICES]
+    assert digest.signals == {signal: 1 for item in TAGGED for signal in item.signals}
+    assert digest.top_stories[0].headline == AZAL.title
 
-    again = await monitor("digest", "--once", "--until", "2024-12-26", "--bootstrap", bootstrap)
-    text, _ = await asyncio.wait_for(again.communicate(), timeout=60)
-    assert "(published before)" in text.decode()
+    again = await succeeds("digest", "--once", "--until", until, "--bootstrap", bootstrap)
+    assert "(published before)" in again
     assert len([r async for r in read_topic(Settings(bootstrap=bootstrap), ALERTS_DIGESTS)]) == 1
 
 

@@ -6,9 +6,7 @@ uninterrupted run reaches, without counting anything twice.
 
 from __future__ import annotations
 
-import asyncio
 import signal
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,22 +17,19 @@ from monitor.escalation.archive import load_archive, retold
 from monitor.escalation.backtest import BacktestResult, backtest
 from monitor.escalation.escalate import tension_state_of
 from monitor.escalation.scoring import ScoringConfig
-from monitor.kafka import read_topic
 from monitor.streams import create_pipeline
 from monitor.tagging.rules import load_rules
 from monitor.topics import ALERTS_ESCALATIONS, TENSION_STATE
-from schemas import EscalationNotice, ItemCollected, TensionState, decode
-from tests.integration.support import monitor, worker_env
+from schemas import EscalationNotice, ItemCollected, TensionState
+from tests.corpus import DEV_CORPUS
+from tests.integration.support import events, monitor, stop, succeeds, worker_env
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-CORPUS = Path(__file__).parents[1] / "data" / "dev.jsonl"
-
 
 async def run_ingest(settings: Settings, archive: Path) -> None:
-    process = await monitor("ingest", str(archive), env=worker_env(settings))
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode == 0, output.decode()
+    await succeeds("ingest", str(archive), env=worker_env(settings), timeout_s=120)
 
 
 def last_escalated(result: BacktestResult) -> str:
@@ -44,29 +39,20 @@ def last_escalated(result: BacktestResult) -> str:
 
 
 async def states(settings: Settings) -> list[TensionState]:
-    return [decode(TensionState, r.value) async for r in read_topic(settings, TENSION_STATE)]
+    return await events(settings, TENSION_STATE, TensionState)
 
 
 async def notices(settings: Settings) -> list[EscalationNotice]:
-    return [
-        decode(EscalationNotice, r.value) async for r in read_topic(settings, ALERTS_ESCALATIONS)
-    ]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
-    """Poll the broker until `check` holds (the topics are the only way to observe)."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.3)
+    return await events(settings, ALERTS_ESCALATIONS, EscalationNotice)
 
 
 async def until_escalated(settings: Settings, last_item_id: str, timeout_s: float) -> None:
-    async def escalated() -> bool:
-        return any(s.last_item_id == last_item_id for s in await states(settings))
+    """Until the escalator has taken `last_item_id` (the topics are the only way to observe)."""
 
-    await eventually(escalated, timeout_s)
+    def escalated(published: list[TensionState]) -> bool:
+        return any(s.last_item_id == last_item_id for s in published)
+
+    await eventually(lambda: states(settings), escalated, timeout_s=timeout_s, every_s=0.3)
 
 
 def expected(archive: Path) -> tuple[list[ItemCollected], BacktestResult]:
@@ -77,8 +63,8 @@ def expected(archive: Path) -> tuple[list[ItemCollected], BacktestResult]:
 async def test_streaming_a_corpus_through_the_broker_gives_the_backtest_s_notices(
     own_broker_settings: Settings,
 ) -> None:
-    _, result = expected(CORPUS)
-    await run_ingest(own_broker_settings, CORPUS)
+    _, result = expected(DEV_CORPUS)
+    await run_ingest(own_broker_settings, DEV_CORPUS)
     pipeline = create_pipeline(own_broker_settings)
     await pipeline.app.start()
     try:
@@ -96,18 +82,17 @@ async def test_streaming_a_corpus_through_the_broker_gives_the_backtest_s_notice
 async def test_a_worker_killed_mid_stream_resumes_without_counting_anything_twice(
     own_broker_settings: Settings, tmp_path: Path
 ) -> None:
-    archive = retold(CORPUS, 3, tmp_path / "timeline.jsonl")
+    archive = retold(DEV_CORPUS, 3, tmp_path / "timeline.jsonl")
     items, result = expected(archive)
     last = last_escalated(result)
     await run_ingest(own_broker_settings, archive)
 
     worker = await monitor("worker", env=worker_env(own_broker_settings))
 
-    async def some_notices() -> bool:
-        return len(await notices(own_broker_settings)) >= 5
-
     try:
-        await eventually(some_notices, timeout_s=120)
+        await eventually(
+            lambda: notices(own_broker_settings), lambda n: len(n) >= 5, timeout_s=120, every_s=0.3
+        )
     finally:
         worker.send_signal(signal.SIGKILL)  # also when the wait fails: leave no worker behind
         await worker.wait()
@@ -118,13 +103,12 @@ async def test_a_worker_killed_mid_stream_resumes_without_counting_anything_twic
     caught_up = True
     try:
         await until_escalated(own_broker_settings, last, timeout_s=180)
-    except TimeoutError:
+    except AssertionError:
         caught_up = False
     finally:
-        worker.send_signal(signal.SIGTERM)
-        output, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
-    assert caught_up, "the restarted worker did not catch up:\n" + output.decode()[-6000:]
-    assert worker.returncode == 0, output.decode()
+        code, output = await stop(worker)
+    assert caught_up, "the restarted worker did not catch up:\n" + output[-6000:]
+    assert code == 0, output
 
     final = (await states(own_broker_settings))[-1]
     uninterrupted = tension_state_of(result.state, result.scoring, last)

@@ -6,27 +6,28 @@ broker of this module's own.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import signal
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from monitor.broker import free_port
+from monitor.clock import utc_now
 from monitor.config import Settings
 from monitor.kafka import producer, publish
 from monitor.records import Outgoing
 from monitor.topics import NEWS_ITEMS
-from schemas import ItemCollected
-from tests.integration.support import monitor, news_items
+from tests.corpus import CASPIAN_WIRE, entries_in
+from tests.factories import item_collected
+from tests.integration.support import monitor, news_items, run_monitor, stop
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = Path(__file__).parents[2] / "monitor" / "samples" / "feeds"
+# The catalogue fixture serves the Caspian Wire sample and a feed that is not there.
+CATALOGUED_ITEMS = entries_in(CASPIAN_WIRE)
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:
@@ -65,39 +66,45 @@ async def metrics_after_a_run(
         "--data-dir",
         str(tmp_path_factory.mktemp("run-data")),
     )
-    text = ""
 
-    def tagged() -> float:
-        return sum(
+    def settled(text: str) -> bool:
+        """Every item tagged, a notice counted, and every record read and its offset
+        committed: the worker can stop without lag."""
+        tagged = sum(
             sample(text, "monitor_items_tagged_total", relevant=relevant) or 0
             for relevant in ("true", "false")
         )
-
-    def caught_up() -> bool:
-        """Every record read and its offset committed: the worker can stop without lag."""
         lags = re.findall(r"^monitor_consumer_lag\{.*\} (\S+)$", text, re.MULTILINE)
         routed = sample(text, "faust_topic_messages_sent_total", topic="topic.tension.by-dyad")
         escalated = sample(text, "faust_messages_received_per_topic_total", topic="tension.by-dyad")
-        return bool(lags) and all(float(lag) == 0 for lag in lags) and routed == escalated
+        return (
+            "monitor_notices_total{" in text
+            and tagged >= CATALOGUED_ITEMS
+            and bool(lags)
+            and all(float(lag) == 0 for lag in lags)
+            and routed == escalated
+        )
 
-    try:
-        async with aiohttp.ClientSession() as session, asyncio.timeout(90):
-            while "monitor_notices_total{" not in text or tagged() < 25 or not caught_up():
-                await asyncio.sleep(0.5)
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
-                        assert response.status == 200
-                        assert response.headers["Content-Type"].startswith("text/plain")
-                        text = await response.text()
-                except aiohttp.ClientConnectionError:
-                    continue  # the web server is not up yet
-    except TimeoutError:
+    def counters(text: str) -> str:
         shown = [line for line in text.splitlines() if re.match(r"(monitor|faust_\w+_sent)", line)]
-        pytest.fail("the run did not settle; last scrape:\n" + "\n".join(shown))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, output.decode()
+        return "the run did not settle; last scrape:\n" + "\n".join(shown)
+
+    async with aiohttp.ClientSession() as session:
+
+        async def scrape() -> str:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    assert response.status == 200
+                    assert response.headers["Content-Type"].startswith("text/plain")
+                    return await response.text()
+            except aiohttp.ClientConnectionError:
+                return ""  # the web server is not up yet
+
+        try:
+            text = await eventually(scrape, settled, timeout_s=90, every_s=0.5, describe=counters)
+        finally:
+            code, output = await stop(process)
+    assert code == 0, output
     return text
 
 
@@ -106,7 +113,8 @@ def test_the_collectors_metrics_count_items_per_feed_and_polls_per_outcome(
 ) -> None:
     text = metrics_after_a_run
 
-    assert sample(text, "monitor_items_collected_total", feed="Caspian Wire", status="new") == 25
+    collected = sample(text, "monitor_items_collected_total", feed="Caspian Wire", status="new")
+    assert collected == CATALOGUED_ITEMS
     assert (sample(text, "monitor_feed_polls_total", feed="Caspian Wire", status="ok") or 0) >= 1
     assert (sample(text, "monitor_feed_polls_total", feed="Gone", status="error") or 0) >= 1
     assert sample(text, "monitor_feed_last_success_timestamp_seconds", feed="Caspian Wire")
@@ -117,7 +125,7 @@ def test_the_domain_metrics_follow_what_the_agents_emitted(metrics_after_a_run: 
 
     relevant = sample(text, "monitor_items_tagged_total", relevant="true") or 0
     irrelevant = sample(text, "monitor_items_tagged_total", relevant="false") or 0
-    assert relevant + irrelevant == 25
+    assert relevant + irrelevant == CATALOGUED_ITEMS
     assert relevant > 0
     assert (
         sample(text, "monitor_items_relevant_total", signal="armed_incident", lang="en") or 0
@@ -134,7 +142,8 @@ def test_the_domain_metrics_follow_what_the_agents_emitted(metrics_after_a_run: 
 def test_faust_stream_metrics_are_on_the_same_page(metrics_after_a_run: str) -> None:
     text = metrics_after_a_run
 
-    assert (sample(text, "faust_messages_received_per_topic_total", topic="news.items") or 0) >= 25
+    received = sample(text, "faust_messages_received_per_topic_total", topic="news.items")
+    assert (received or 0) >= CATALOGUED_ITEMS
     assert sample(text, "faust_topic_messages_sent_total", topic="topic.news.tagged")
     assert "faust_events_runtime_ms_bucket" in text
     assert "faust_consumer_commit_latency_bucket" in text or "faust_consumer_commit_latency" in text
@@ -144,11 +153,9 @@ def test_faust_stream_metrics_are_on_the_same_page(metrics_after_a_run: str) -> 
 async def test_status_shows_the_level_the_lag_and_why_it_needs_attention(
     own_broker: str, metrics_after_a_run: str
 ) -> None:
-    process = await monitor("status", "--bootstrap", own_broker)
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    text = output.decode()
+    code, text = await run_monitor("status", "--bootstrap", own_broker)
 
-    assert process.returncode == 1, text
+    assert code == 1, text
     assert re.search(r"level +AZ-RU [A-Z]+, index \d+\.\d", text), text
     assert "consumer lag   baku-moscow-monitor:" in text
     assert "stale        Gone: last success never" in text
@@ -159,15 +166,14 @@ async def test_status_shows_the_level_the_lag_and_why_it_needs_attention(
 async def test_status_json_is_one_document_for_scripts(
     own_broker: str, metrics_after_a_run: str
 ) -> None:
-    process = await monitor("status", "--json", "--bootstrap", own_broker)
-    stdout, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    document = json.loads(stdout)
+    code, output = await run_monitor("status", "--json", "--bootstrap", own_broker)
+    document = json.loads(output)
 
-    assert process.returncode == 1
+    assert code == 1
     assert document["ok"] is False
     assert document["states"][0]["dyad"] == "AZ-RU"
     items, ticks = await news_items(Settings(bootstrap=own_broker))
-    assert len(items) == 25
+    assert len(items) == CATALOGUED_ITEMS
     assert ticks, "the collector recorded that time passed"
     assert document["records"]["news.items"] == len(items) + len(ticks)
     assert document["consumer_lag"]["baku-moscow-monitor"]["total"] == 0, "all caught up"
@@ -178,42 +184,33 @@ async def test_status_json_is_one_document_for_scripts(
 
 
 async def test_status_without_a_broker_says_so_and_exits_2() -> None:
-    process = await monitor("status", "--bootstrap", f"127.0.0.1:{free_port()}", "--timeout", "1")
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    code, output = await run_monitor(
+        "status", "--bootstrap", f"127.0.0.1:{free_port()}", "--timeout", "1"
+    )
 
-    assert process.returncode == 2
-    assert "status unknown: no Kafka broker answered" in output.decode()
+    assert code == 2
+    assert "status unknown: no Kafka broker answered" in output
 
 
 async def test_status_counts_what_a_stopped_worker_has_not_read_yet(
     own_broker: str, metrics_after_a_run: str
 ) -> None:
-    # The worker of `monitor run` has stopped; five more items arrive, in one batch.
-    now = datetime.now(UTC)
-    items = [
-        ItemCollected(
-            item_id=f"late-{n}",
-            revision="r1",
-            feed_url="https://caspian.example/rss",
-            source="Caspian Wire",
-            title=f"Late item {n}",
-            collected_at=now,
-            event_time=now,
-        )
-        for n in range(5)
-    ]
+    # The worker of `monitor run` has stopped; more items arrive, in one batch.
+    now, max_lag = utc_now(), 3
+    late = [item_collected(f"late-{n}", f"Late item {n}", at=now) for n in range(max_lag + 2)]
     async with producer(Settings(bootstrap=own_broker)) as client:
-        await publish(client, [Outgoing.of(NEWS_ITEMS, item.item_id, item) for item in items])
+        await publish(client, [Outgoing.of(NEWS_ITEMS, item.item_id, item) for item in late])
 
-    process = await monitor("status", "--json", "--max-lag", "3", "--bootstrap", own_broker)
-    stdout, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    document = json.loads(stdout)
+    _, output = await run_monitor(
+        "status", "--json", "--max-lag", str(max_lag), "--bootstrap", own_broker
+    )
+    document = json.loads(output)
 
-    assert document["consumer_lag"]["baku-moscow-monitor"]["news.items"] == 5
+    assert document["consumer_lag"]["baku-moscow-monitor"]["news.items"] == len(late)
     items_now, ticks = await news_items(Settings(bootstrap=own_broker))
-    assert len(items_now) == 30
+    assert len(items_now) == CATALOGUED_ITEMS + len(late)
     assert document["records"]["news.items"] == len(items_now) + len(ticks)
     assert (
-        "consumer group baku-moscow-monitor is 5 records behind (more than 3)"
-        in (document["attention"])
+        f"consumer group baku-moscow-monitor is {len(late)} records behind (more than {max_lag})"
+        in document["attention"]
     )

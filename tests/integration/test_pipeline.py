@@ -6,14 +6,10 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
-from xml.sax.saxutils import escape
 
 import pytest
-from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from monitor.collect.catalogue import FeedSpec
@@ -28,53 +24,11 @@ from monitor.topics import (
     NEWS_TAGGED,
     PUBLIC_TOPICS,
 )
-from monitor.web import serving
-from schemas import ItemCollected, encode
+from schemas import encode
+from tests.factories import item_collected, link_of, rss_document, rss_item
+from tests.feed_server import FeedServer
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class FeedServer:
-    base_url: str = ""
-    documents: dict[str, bytes] = field(default_factory=dict)
-
-    def serve(self, name: str, body: bytes) -> FeedSpec:
-        self.documents[name] = body
-        return FeedSpec(url=f"{self.base_url}/{name}", name=f"{name} outlet")
-
-
-def rss(items: list[tuple[str, str, str, datetime]]) -> bytes:
-    """A small RSS 2.0 document: (guid, title, description, published) per item."""
-    entries = "".join(
-        f"<item><guid>{escape(guid)}</guid><title>{escape(title)}</title>"
-        f"<description>{escape(summary)}</description>"
-        f"<link>https://caspian.example/{escape(guid)}</link>"
-        f"<pubDate>{format_datetime(published)}</pubDate></item>"
-        for guid, title, summary, published in items
-    )
-    return (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-        f"<title>Caspian Wire</title><link>https://caspian.example/</link>{entries}"
-        "</channel></rss>"
-    ).encode()
-
-
-@pytest.fixture(scope="module")
-async def feed_server() -> AsyncIterator[FeedServer]:
-    server = FeedServer()
-
-    async def handle(request: web.Request) -> web.Response:
-        body = server.documents.get(request.match_info["name"])
-        if body is None:
-            raise web.HTTPNotFound()
-        return web.Response(body=body, content_type="application/rss+xml")
-
-    app = web.Application()
-    app.router.add_get("/{name}", handle)
-    async with serving(app) as port:
-        server.base_url = f"http://127.0.0.1:{port}"
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -117,40 +71,40 @@ SHOOT_DOWN = datetime(2024, 12, 25, 6, 30, tzinfo=UTC)
 async def test_a_shoot_down_in_the_feeds_reaches_subscribers_as_an_escalation_notice(
     settings: Settings, pipeline: Pipeline, feed_server: FeedServer
 ) -> None:
-    feed = feed_server.serve(
-        "wire.xml",
-        rss(
-            [
-                (
-                    "azal-1",
-                    "Azerbaijan Airlines jet hit by Russian air defence fire over Grozny",
-                    "Baku says the Embraer was shot at by a Russian missile before it crashed"
-                    " near Aktau, killing 38.",
-                    SHOOT_DOWN,
-                ),
-                (
-                    "azal-2",
-                    "Aliyev demands Russia admit guilt and punish those responsible for downing"
-                    " the AZAL plane",
-                    "Azerbaijan's president said Moscow must apologise, admit responsibility and"
-                    " pay compensation for the shoot-down.",
-                    SHOOT_DOWN.replace(day=29),
-                ),
-                (
-                    "idaho-1",
-                    "Moscow, Idaho, city council approves new bike lanes",
-                    "The council of the university town voted 5-1 for the plan.",
-                    SHOOT_DOWN.replace(day=27),
-                ),
-            ]
+    entries = [
+        rss_item(
+            "azal-1",
+            "Azerbaijan Airlines jet hit by Russian air defence fire over Grozny",
+            "Baku says the Embraer was shot at by a Russian missile before it crashed"
+            " near Aktau, killing 38.",
+            published=SHOOT_DOWN,
+            link=link_of("azal-1"),
         ),
-    )
+        rss_item(
+            "azal-2",
+            "Aliyev demands Russia admit guilt and punish those responsible for downing"
+            " the AZAL plane",
+            "Azerbaijan's president said Moscow must apologise, admit responsibility and"
+            " pay compensation for the shoot-down.",
+            published=SHOOT_DOWN.replace(day=29),
+            link=link_of("azal-2"),
+        ),
+        rss_item(
+            "idaho-1",
+            "Moscow, Idaho, city council approves new bike lanes",
+            "The council of the university town voted 5-1 for the plan.",
+            published=SHOOT_DOWN.replace(day=27),
+            link=link_of("idaho-1"),
+        ),
+    ]
+    document = rss_document("".join(entries), title="Caspian Wire").encode()
+    feed = FeedSpec(url=feed_server.serve("wire.xml", document), name="wire outlet")
 
-    reports = await run_collector(settings, (feed,), asyncio.Event(), once=True)
+    (report,) = await run_collector(settings, (feed,), asyncio.Event(), once=True)
 
-    published = {item.title: item.item_id for item in reports[0].published}
-    assert len(published) == 3
-    assert reports[0].polls[0].status == "ok"
+    published = {item.title: item.item_id for item in report.published}
+    assert len(published) == len(entries)
+    assert report.polls[0].status == "ok"
     air_defence = published["Azerbaijan Airlines jet hit by Russian air defence fire over Grozny"]
 
     def about_the_shoot_down(record: Any) -> bool:
@@ -176,14 +130,11 @@ async def test_garbage_on_news_items_is_dead_lettered_and_the_next_item_still_ge
     settings: Settings, pipeline: Pipeline
 ) -> None:
     garbage = b"\x00\xff{not json at all"
-    good = ItemCollected(
-        item_id="i-after-garbage",
-        revision="r1",
-        feed_url="https://caspian.example/rss",
-        source="Caspian Wire",
-        title="Russian embassy in Baku protests detention of Russian citizens",
+    good = item_collected(
+        "i-after-garbage",
+        "Russian embassy in Baku protests detention of Russian citizens",
+        at=datetime(2025, 7, 1, 9, tzinfo=UTC),
         collected_at=datetime(2025, 7, 1, 12, tzinfo=UTC),
-        event_time=datetime(2025, 7, 1, 9, tzinfo=UTC),
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
     await producer.start()

@@ -17,13 +17,12 @@ from monitor.escalation.scoring import ScoringConfig
 from monitor.escalation.timeline import render_html
 from monitor.tagging.rules import load_rules
 from schemas import LEVELS, EscalationNotice, Level
-
-CORPUS = Path(__file__).parents[1] / "data" / "dev.jsonl"
+from tests.corpus import DEV_CORPUS
 
 
 @pytest.fixture(scope="module")
 def result() -> BacktestResult:
-    return backtest(load_archive(CORPUS), load_rules(), ScoringConfig.load())
+    return backtest(load_archive(DEV_CORPUS), load_rules(), ScoringConfig.load())
 
 
 def day(text: str) -> datetime:
@@ -121,7 +120,7 @@ def test_every_grave_episode_is_noticed_within_a_day_of_its_first_escalatory_ite
 def test_the_backtest_is_the_same_whatever_the_order_of_the_archive(
     result: BacktestResult, tmp_path: Path
 ) -> None:
-    lines = CORPUS.read_text(encoding="utf-8").splitlines()
+    lines = DEV_CORPUS.read_text(encoding="utf-8").splitlines()
     random.Random(3).shuffle(lines)
     shuffled = tmp_path / "shuffled.jsonl"
     shuffled.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -183,7 +182,7 @@ def test_monitor_backtest_prints_notices_as_json_lines_and_writes_the_timeline(
 ) -> None:
     timeline = tmp_path / "timeline.html"
     outcome = CliRunner().invoke(
-        main, ["backtest", str(CORPUS), "--json", "--timeline", str(timeline)]
+        main, ["backtest", str(DEV_CORPUS), "--json", "--timeline", str(timeline)]
     )
     assert outcome.exit_code == 0, outcome.output
     notices = [json.loads(line) for line in outcome.stdout.splitlines() if line.startswith("{")]

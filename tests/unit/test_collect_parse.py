@@ -10,6 +10,7 @@ import pytest
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.identity import item_id
 from monitor.collect.parse import MAX_TITLE_CHARS, html_to_text, parse_feed
+from tests.factories import rss_document
 
 FEED = FeedSpec(
     url="https://news.example.az/feeds/main.xml",
@@ -21,16 +22,8 @@ FEED = FeedSpec(
 COLLECTED_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-def rss(items: str, encoding: str = "utf-8") -> str:
-    return (
-        f'<?xml version="1.0" encoding="{encoding}"?>\n'
-        '<rss version="2.0"><channel><title>Feed</title>'
-        f"<link>https://news.example.az/</link>{items}</channel></rss>"
-    )
-
-
 def test_rss_item_becomes_an_item_collected_with_the_catalogue_facts() -> None:
-    body = rss(
+    body = rss_document(
         "<item><title>Bakı və Moskva danışıqlar aparır</title>"
         "<link>https://news.example.az/a/1</link>"
         "<guid>https://news.example.az/a/1</guid>"
@@ -78,7 +71,7 @@ def test_atom_entry_with_only_content_uses_the_content_as_summary() -> None:
 
 
 def test_windows_1251_declared_in_the_xml_declaration_is_decoded() -> None:
-    body = rss(
+    body = rss_document(
         "<item><title>Азербайджан вызвал посла России</title>"
         "<link>https://example.ru/1</link></item>",
         encoding="windows-1251",
@@ -104,7 +97,7 @@ def test_charset_from_the_http_content_type_header_is_used() -> None:
 
 
 def test_turkish_and_azerbaijani_letters_survive_in_utf8() -> None:
-    body = rss(
+    body = rss_document(
         "<item><title>İlham Əliyev: şəhər, ğ, ç, ö, ü</title><link>https://x.az/1</link></item>"
     ).encode()
 
@@ -114,7 +107,7 @@ def test_turkish_and_azerbaijani_letters_survive_in_utf8() -> None:
 
 
 def test_html_is_reduced_to_plain_text() -> None:
-    body = rss(
+    body = rss_document(
         "<item><title>Talks &amp;amp; &lt;em&gt;tension&lt;/em&gt;</title>"
         "<link>https://x.az/1</link>"
         "<description><![CDATA[<p>Line one<br/>line&nbsp;two</p>"
@@ -140,7 +133,7 @@ def test_control_characters_go_but_joiners_that_scripts_need_stay() -> None:
 
 
 def test_relative_links_resolve_against_the_url_the_feed_was_read_from() -> None:
-    body = rss(
+    body = rss_document(
         "<item><title>One</title><link>/news/1</link></item>"
         "<item><title>Two</title><link>2.html</link></item>"
     ).encode()
@@ -164,24 +157,18 @@ def test_relative_links_resolve_against_the_url_the_feed_was_read_from() -> None
     "link", ["javascript:alert(1)", "data:text/html,hi", "ftp://example.az/x", "mailto:a@b.az"]
 )
 def test_links_other_than_http_are_dropped(link: str) -> None:
-    body = rss(f"<item><title>T</title><link>{link}</link></item>").encode()
+    body = rss_document(f"<item><title>T</title><link>{link}</link></item>").encode()
 
     (item,) = parse_feed(body, FEED, COLLECTED_AT).items
 
     assert item.link is None
 
 
-def test_missing_date_takes_the_collection_time_as_event_time() -> None:
-    body = rss("<item><title>No date</title><link>https://x.az/1</link></item>").encode()
-
-    (item,) = parse_feed(body, FEED, COLLECTED_AT).items
-
-    assert item.published is None
-    assert item.event_time == COLLECTED_AT
-
-
-def test_unparsable_date_takes_the_collection_time_as_event_time() -> None:
-    body = rss("<item><title>Bad date</title><pubDate>next Tuesday-ish</pubDate></item>").encode()
+@pytest.mark.parametrize(
+    "date", ["", "<pubDate>next Tuesday-ish</pubDate>"], ids=["missing", "unparsable"]
+)
+def test_a_missing_or_unparsable_date_takes_the_collection_time_as_event_time(date: str) -> None:
+    body = rss_document(f"<item><title>Undated</title>{date}</item>").encode()
 
     (item,) = parse_feed(body, FEED, COLLECTED_AT).items
 
@@ -190,7 +177,7 @@ def test_unparsable_date_takes_the_collection_time_as_event_time() -> None:
 
 
 def test_future_date_is_kept_as_published_but_clamped_as_event_time() -> None:
-    body = rss(
+    body = rss_document(
         "<item><title>From the future</title><pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate>"
         "</item>"
     ).encode()
@@ -205,7 +192,7 @@ def test_collection_time_in_another_zone_is_stored_as_utc() -> None:
     from datetime import timedelta, timezone
 
     baku_time = COLLECTED_AT.astimezone(timezone(timedelta(hours=4)))
-    body = rss("<item><title>T</title></item>").encode()
+    body = rss_document("<item><title>T</title></item>").encode()
 
     (item,) = parse_feed(body, FEED, baku_time).items
 
@@ -215,11 +202,11 @@ def test_collection_time_in_another_zone_is_stored_as_utc() -> None:
 
 def test_naive_collection_time_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        parse_feed(rss("").encode(), FEED, datetime(2024, 5, 1))
+        parse_feed(rss_document("").encode(), FEED, datetime(2024, 5, 1))
 
 
 def test_entries_without_title_and_summary_are_skipped_and_counted() -> None:
-    body = rss(
+    body = rss_document(
         "<item><link>https://x.az/1</link></item>"
         "<item><guid>only-a-guid</guid></item>"
         "<item><description>Only a summary</description></item>"
@@ -233,7 +220,7 @@ def test_entries_without_title_and_summary_are_skipped_and_counted() -> None:
 
 
 def test_only_max_items_entries_are_kept() -> None:
-    body = rss("".join(f"<item><title>N{n}</title></item>" for n in range(10))).encode()
+    body = rss_document("".join(f"<item><title>N{n}</title></item>" for n in range(10))).encode()
 
     parsed = parse_feed(body, FEED, COLLECTED_AT, max_items=3)
 
@@ -242,7 +229,7 @@ def test_only_max_items_entries_are_kept() -> None:
 
 
 def test_overlong_titles_are_shortened() -> None:
-    body = rss(f"<item><title>{'word ' * 1000}</title></item>").encode()
+    body = rss_document(f"<item><title>{'word ' * 1000}</title></item>").encode()
 
     (item,) = parse_feed(body, FEED, COLLECTED_AT).items
 
@@ -251,13 +238,13 @@ def test_overlong_titles_are_shortened() -> None:
 
 
 def test_the_same_bytes_give_the_same_items() -> None:
-    body = rss("<item><title>T</title><description>S</description></item>").encode()
+    body = rss_document("<item><title>T</title><description>S</description></item>").encode()
 
     assert parse_feed(body, FEED, COLLECTED_AT) == parse_feed(body, FEED, COLLECTED_AT)
 
 
 def test_a_feed_with_no_entries_is_not_an_error_but_says_so() -> None:
-    parsed = parse_feed(rss("").encode(), FEED, COLLECTED_AT)
+    parsed = parse_feed(rss_document("").encode(), FEED, COLLECTED_AT)
 
     assert parsed.items == ()
     assert parsed.error is None
@@ -297,7 +284,7 @@ def test_garbage_is_an_error_result_not_an_exception(body: bytes, reason: str) -
 def test_bytes_that_name_a_file_are_parsed_as_a_document_not_opened(tmp_path: Path) -> None:
     # feedparser opens a bytes argument as a path if it can; a body must never be one.
     local_feed = tmp_path / "local.xml"
-    local_feed.write_text(rss("<item><title>Read from the local disk</title></item>"))
+    local_feed.write_text(rss_document("<item><title>Read from the local disk</title></item>"))
 
     parsed = parse_feed(str(local_feed).encode(), FEED, COLLECTED_AT)
 

@@ -20,7 +20,8 @@ from monitor.collect.state import (
     reserve,
     stale_notice,
 )
-from schemas import FeedPolled, ItemCollected, encode
+from schemas import ItemCollected, encode
+from tests.factories import feed_polled, item_collected
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FEED = FeedSpec(
@@ -30,28 +31,18 @@ DAY = timedelta(hours=24)
 
 
 def item(item_id: str, revision: str = "r-1") -> ItemCollected:
-    return ItemCollected(
-        item_id=item_id,
-        revision=revision,
-        feed_url=FEED.url,
-        source=FEED.name,
-        title=f"Headline {item_id}",
-        collected_at=NOW,
-        event_time=NOW,
-    )
+    return item_collected(item_id, revision=revision, feed_url=FEED.url, source=FEED.name, at=NOW)
 
 
 def outcome(*items: ItemCollected, status: str = "ok", at: datetime = NOW) -> PollOutcome:
-    polled = FeedPolled.model_validate(
-        {
-            "feed_url": FEED.url,
-            "source": FEED.name,
-            "status": status,
-            "duration_ms": 5.0,
-            "polled_at": at,
-            "items_total": len(items),
-            "error": "HTTP 500" if status == "error" else None,
-        }
+    polled = feed_polled(
+        FEED.name,
+        status,
+        at,
+        feed_url=FEED.url,
+        duration_ms=5.0,
+        items_total=len(items),
+        error="HTTP 500" if status == "error" else None,
     )
     return PollOutcome(polled, items, CacheValidators(etag='"v1"'))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitor.delivery.digest import compile_digest, digest_id, format_digest, period_containing
-from schemas import EscalationNotice, ItemTagged, TensionState
+from schemas import EscalationNotice, ItemTagged, Level, TensionState
+from tests.factories import item_tagged, notice, tension_state
 
 DAY = timedelta(days=1)
 START = datetime(2024, 12, 25, tzinfo=UTC)
@@ -14,48 +15,15 @@ WEIGHTS = {"armed_incident": 4.0, "diplomatic_protest": 2.0, "conciliation": -3.
 
 
 def item(item_id: str, hour: float, signals: list[str], title: str = "") -> ItemTagged:
-    return ItemTagged(
-        item_id=item_id,
-        revision="r1",
-        source="Caspian Wire",
-        link=f"https://caspian.example/{item_id}",
-        title=title or item_id,
-        lang="en",
-        event_time=START + timedelta(hours=hour),
-        relevant=True,
-        dyad="AZ-RU",
-        sides=["AZ", "RU"],
-        signals=signals,  # type: ignore[arg-type]
-        evidence=[],
-        rules_version="v1",
-    )
+    return item_tagged(item_id, signals, START + timedelta(hours=hour), title=title or item_id)
 
 
-def state(hour: float, level: str, index: float) -> TensionState:
-    return TensionState(
-        dyad="AZ-RU",
-        level=level,  # type: ignore[arg-type]
-        index=index,
-        breakdown={},
-        as_of=START + timedelta(hours=hour),
-        items_counted=1,
-        last_item_id="x",
-    )
+def state(hour: float, level: Level, index: float) -> TensionState:
+    return tension_state(level, index, START + timedelta(hours=hour))
 
 
-def notice(notice_id: str, hour: float, level: str) -> EscalationNotice:
-    return EscalationNotice(
-        notice_id=notice_id,
-        dyad="AZ-RU",
-        kind="raised",
-        level=level,  # type: ignore[arg-type]
-        previous_level="calm",
-        index=5.0,
-        breakdown={},
-        event_time=START + timedelta(hours=hour),
-        trigger_item_id="x",
-        evidence=[],
-    )
+def raised(notice_id: str, hour: float, level: Level) -> EscalationNotice:
+    return notice(notice_id, level, START + timedelta(hours=hour))
 
 
 def test_periods_are_aligned_to_midnight_utc() -> None:
@@ -80,9 +48,9 @@ def test_a_day_with_a_shoot_down_reads_as_its_rise_its_stories_and_signals() -> 
         state(30, "calm", 1.0),
     ]
     notices = [
-        notice("n-high", 6.5, "high"),
-        notice("n-high", 6.5, "high"),
-        notice("n-x", 30, "calm"),
+        raised("n-high", 6.5, "high"),
+        raised("n-high", 6.5, "high"),
+        raised("n-x", 30, "calm"),
     ]
 
     digest = compile_digest("AZ-RU", START, END, tagged, states, notices, WEIGHTS, END)

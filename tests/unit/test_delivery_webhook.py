@@ -18,32 +18,28 @@ from monitor.delivery.webhook import (
     sign,
     verify,
 )
-from schemas import EscalationNotice, NoticeEvidence
+from schemas import EscalationNotice, Level
+from tests.factories import notice, story
 
 WHEN = datetime(2024, 12, 25, 6, 30, tzinfo=UTC)
 
 
-def notice(level: str, previous: str, signals: list[str], kind: str = "raised") -> EscalationNotice:
-    return EscalationNotice(
-        notice_id=f"n-{level}-{kind}",
-        dyad="AZ-RU",
-        kind=kind,  # type: ignore[arg-type]
-        level=level,  # type: ignore[arg-type]
-        previous_level=previous,  # type: ignore[arg-type]
+def notice_of(
+    level: Level, previous: Level, signals: list[str], kind: str = "raised"
+) -> EscalationNotice:
+    """A notice moved by `signals`, which its one story is tagged with too."""
+    shoot_down = story(
+        "i-1", "Azerbaijan Airlines jet hit by Russian air defence fire", signals, WHEN
+    )
+    return notice(
+        f"n-{level}-{kind}",
+        level,
+        WHEN,
+        previous=previous,
+        kind=kind,
         index=9.5,
         breakdown={signal: 2.0 for signal in signals},
-        event_time=WHEN,
-        trigger_item_id="i-1",
-        evidence=[
-            NoticeEvidence(
-                item_id="i-1",
-                headline="Azerbaijan Airlines jet hit by Russian air defence fire",
-                source="Caspian Wire",
-                published=WHEN,
-                signals=signals,  # type: ignore[arg-type]
-                contribution=4.0,
-            )
-        ],
+        evidence=[shoot_down],
     )
 
 
@@ -52,15 +48,15 @@ def subscriber(min_level: str = "calm", signals: frozenset[str] = frozenset()) -
 
 
 def test_a_subscriber_without_filters_gets_every_notice() -> None:
-    assert subscriber().wants(notice("elevated", "calm", ["diplomatic_protest"]))
+    assert subscriber().wants(notice_of("elevated", "calm", ["diplomatic_protest"]))
 
 
 def test_min_level_counts_a_notice_at_the_higher_of_its_old_and_new_level() -> None:
     high_only = subscriber(min_level="high")
 
-    assert not high_only.wants(notice("elevated", "calm", ["diplomatic_protest"]))
-    assert high_only.wants(notice("high", "elevated", ["armed_incident"]))
-    assert high_only.wants(notice("elevated", "high", ["conciliation"], kind="lowered")), (
+    assert not high_only.wants(notice_of("elevated", "calm", ["diplomatic_protest"]))
+    assert high_only.wants(notice_of("high", "elevated", ["armed_incident"]))
+    assert high_only.wants(notice_of("elevated", "high", ["conciliation"], kind="lowered")), (
         "whoever heard it reach high hears it leave"
     )
 
@@ -68,8 +64,8 @@ def test_min_level_counts_a_notice_at_the_higher_of_its_old_and_new_level() -> N
 def test_a_signal_filter_matches_what_moved_the_index_or_tags_the_evidence() -> None:
     armed = subscriber(signals=frozenset({"armed_incident"}))
 
-    assert armed.wants(notice("high", "elevated", ["armed_incident", "detentions"]))
-    assert not armed.wants(notice("elevated", "calm", ["diplomatic_protest"]))
+    assert armed.wants(notice_of("high", "elevated", ["armed_incident", "detentions"]))
+    assert not armed.wants(notice_of("elevated", "calm", ["diplomatic_protest"]))
 
 
 def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:

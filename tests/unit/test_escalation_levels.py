@@ -10,9 +10,8 @@ agree with the labelled ones.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,11 +20,12 @@ from monitor.escalation.backtest import backtest
 from monitor.escalation.escalate import escalate
 from monitor.escalation.scoring import ScoringConfig
 from monitor.escalation.state import DyadState
-from monitor.escalation.stories import fingerprint, pairwise_agreement
+from monitor.escalation.stories import pairwise_agreement
 from monitor.tagging.rules import load_rules
 from schemas import DYAD_AZ_RU, LEVELS, ItemTagged, Level
+from tests.corpus import DEV_CORPUS, DEV_STORIES, json_lines
+from tests.factories import item_tagged
 
-DATA = Path(__file__).parents[1] / "data"
 CONFIG = ScoringConfig.load()
 # Acts that harm people or property of the other side: the grave ones.
 GRAVE = {"armed_incident", "detentions"}
@@ -40,14 +40,10 @@ WORDS_AND_MEASURES = {
 DEESCALATORY = {"leader_contact", "conciliation"}
 
 
-def corpus_stories() -> dict[str, list[dict[str, object]]]:
-    corpus = {}
-    for line in (DATA / "dev.jsonl").read_text(encoding="utf-8").splitlines():
-        item = json.loads(line)
-        corpus[item["id"]] = item
-    stories: dict[str, list[dict[str, object]]] = defaultdict(list)
-    for line in (DATA / "dev_stories.jsonl").read_text(encoding="utf-8").splitlines():
-        label = json.loads(line)
+def corpus_stories() -> dict[str, list[dict[str, Any]]]:
+    corpus = {item["id"]: item for item in json_lines(DEV_CORPUS)}
+    stories: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for label in json_lines(DEV_STORIES):
         stories[label["story"]].append(corpus[label["id"]])
     return stories
 
@@ -55,31 +51,22 @@ def corpus_stories() -> dict[str, list[dict[str, object]]]:
 STORIES = corpus_stories()
 
 
-def gold_item(item: dict[str, object]) -> ItemTagged:
-    text = f"{item['title']} {item['summary']}"
-    gold = item["gold"]
-    assert isinstance(gold, dict)
-    return ItemTagged.model_validate(
-        {
-            "item_id": item["id"],
-            "revision": "r1",
-            "source": item["source"],
-            "link": item["link"],
-            "title": item["title"],
-            "lang": item["lang"],
-            "event_time": item["published"],
-            "relevant": True,
-            "dyad": DYAD_AZ_RU,
-            "sides": ["AZ", "RU"],
-            "signals": gold["signals"],
-            "evidence": [],
-            "rules_version": "gold",
-            "fingerprint": f"{fingerprint(text):016x}",
-        }
+def gold_item(item: dict[str, Any]) -> ItemTagged:
+    """The corpus item as a tagger that got it exactly right would publish it."""
+    return item_tagged(
+        item["id"],
+        item["gold"]["signals"],
+        item["published"],
+        title=item["title"],
+        text=f"{item['title']} {item['summary']}",
+        source=item["source"],
+        link=item["link"],
+        lang=item["lang"],
+        rules_version="gold",
     )
 
 
-def peak_alone(items: list[dict[str, object]]) -> Level:
+def peak_alone(items: list[dict[str, Any]]) -> Level:
     """The highest level a story reaches, folded alone into a calm dyad."""
     state = DyadState(dyad=DYAD_AZ_RU)
     peak: Level = "calm"
@@ -89,13 +76,8 @@ def peak_alone(items: list[dict[str, object]]) -> Level:
     return peak
 
 
-def signals_of(items: list[dict[str, object]]) -> set[str]:
-    signals: set[str] = set()
-    for item in items:
-        gold = item["gold"]
-        assert isinstance(gold, dict)
-        signals |= set(gold["signals"])
-    return signals
+def signals_of(items: list[dict[str, Any]]) -> set[str]:
+    return {signal for item in items for signal in item["gold"]["signals"]}
 
 
 PEAKS = {name: (peak_alone(items), signals_of(items)) for name, items in STORIES.items()}
@@ -103,7 +85,7 @@ PEAKS = {name: (peak_alone(items), signals_of(items)) for name, items in STORIES
 
 def test_the_corpus_has_stories_of_every_kind_the_table_speaks_of() -> None:
     peaks = [peak for peak, _ in PEAKS.values()]
-    assert {"calm", "elevated", "high", "severe"} <= set(peaks)
+    assert set(LEVELS) <= set(peaks)
 
 
 def test_reconciliation_alone_raises_nothing() -> None:
@@ -135,11 +117,8 @@ def test_only_a_grave_act_with_official_demands_is_severe_on_its_own() -> None:
 
 @pytest.fixture(scope="module")
 def story_score() -> tuple[float, float, int]:
-    labelled = {
-        json.loads(line)["id"]: json.loads(line)["story"]
-        for line in (DATA / "dev_stories.jsonl").read_text(encoding="utf-8").splitlines()
-    }
-    items = load_archive(DATA / "dev.jsonl")
+    labelled = {label["id"]: label["story"] for label in json_lines(DEV_STORIES)}
+    items = load_archive(DEV_CORPUS)
     result = backtest(items, load_rules(), CONFIG)
     guid_of = {item.item_id: item.guid or "" for item in items}
     predicted = {guid_of[item_id]: story for item_id, story in result.story_of.items()}
@@ -152,6 +131,7 @@ def test_stories_join_one_event_told_in_other_words_and_languages(
 ) -> None:
     """Pairwise against the blind labels; docs/escalation.md reports the figures."""
     precision, recall, items = story_score
-    assert items >= 110, "nearly every labelled item was found relevant and placed"
+    labelled = len(json_lines(DEV_STORIES))
+    assert items >= 0.9 * labelled, "nearly every labelled item was found relevant and placed"
     assert precision >= 0.80
     assert recall >= 0.75

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,55 +20,19 @@ from monitor.escalation.scoring import (
 from monitor.escalation.state import DyadState
 from monitor.escalation.stories import distance, fingerprint
 from schemas import DYAD_AZ_RU, ClockTicked, EscalationNotice, ItemTagged
+from tests.escalation import fold
+from tests.factories import actors_in, item_tagged
 
 CONFIG = ScoringConfig.load()
 T0 = datetime(2024, 12, 25, 9, tzinfo=UTC)
-SIDE_NAMES = re.compile(r"Azerbaijan\w*|Baku|Aliyev|Russia\w*|Moscow|Kremlin|Putin")
 
 
 def tagged(
-    item_id: str,
-    signals: Iterable[str],
-    at: datetime,
-    *,
-    title: str | None = None,
-    source: str = "Caspian Wire",
-    lang: str = "en",
-    relevant: bool = True,
-    revision: str = "r1",
+    item_id: str, signals: Iterable[str], at: datetime, *, relevant: bool = True, **fields: Any
 ) -> ItemTagged:
-    headline = title if title is not None else f"headline {item_id} about {' '.join(signals)}"
-    # As the tagger reports them: the mentions of the two sides, as actor evidence.
-    actors = [
-        {
-            "rule_id": "actor",
-            "kind": "actor",
-            "label": "AZ" if match.group().startswith(("Azer", "Baku", "Aliyev")) else "RU",
-            "field": "title",
-            "start": match.start(),
-            "end": match.end(),
-            "text": match.group(),
-        }
-        for match in SIDE_NAMES.finditer(headline)
-    ]
-    return ItemTagged.model_validate(
-        {
-            "item_id": item_id,
-            "revision": revision,
-            "source": source,
-            "link": f"https://news.example/{item_id}",
-            "title": headline,
-            "lang": lang,
-            "event_time": at,
-            "relevant": relevant,
-            "dyad": DYAD_AZ_RU if relevant else None,
-            "sides": ["AZ", "RU"] if relevant else [],
-            "signals": list(signals),
-            "evidence": actors if relevant else [],
-            "rules_version": "test",
-            "fingerprint": f"{fingerprint(headline):016x}" if relevant else None,
-        }
-    )
+    """As the tagger reports it, with the mentions of the two sides as actor evidence."""
+    item = item_tagged(item_id, signals, at, relevant=relevant, **fields)
+    return item.model_copy(update={"evidence": actors_in(item.title)}) if relevant else item
 
 
 def tick(at: datetime) -> ClockTicked:
@@ -79,20 +43,6 @@ def ticks(start: datetime, end: datetime, every: timedelta) -> list[ClockTicked]
     """The collector's ticks over a quiet spell."""
     count = int((end - start) / every)
     return [tick(start + n * every) for n in range(1, count + 1)]
-
-
-def fold(
-    records: Iterable[ItemTagged | ClockTicked],
-    config: ScoringConfig = CONFIG,
-    state: DyadState | None = None,
-) -> tuple[DyadState, list[EscalationNotice]]:
-    state = state if state is not None else DyadState(dyad=DYAD_AZ_RU)
-    notices: list[EscalationNotice] = []
-    for record in records:
-        result = escalate(state, record, config)
-        state = result.state
-        notices.extend(result.notices)
-    return state, notices
 
 
 def kinds(notices: Sequence[EscalationNotice]) -> list[tuple[str, str, str]]:
@@ -141,7 +91,8 @@ def test_an_apology_settles_part_of_the_tension_that_came_before_it_for_good() -
     settled, notices = fold([crash, apology, later])
     grievance_left = tension_state_of(settled, CONFIG, "x").breakdown["armed_incident"]
     grievance_alone = tension_state_of(without, CONFIG, "x").breakdown["armed_incident"]
-    strength = 2.5 + 3.0  # leader_contact + conciliation, one source
+    # The apology's de-escalatory weight, from one source.
+    strength = -(CONFIG.weights["leader_contact"] + CONFIG.weights["conciliation"])
     assert grievance_left == pytest.approx(
         grievance_alone * 0.5 ** (strength / CONFIG.settle_weight), rel=1e-3
     ), "a month later, the settled share has not come back"

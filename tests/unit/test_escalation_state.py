@@ -17,8 +17,9 @@ import pytest
 from monitor.escalation.escalate import breakdown_at, escalate
 from monitor.escalation.scoring import ScoringConfig
 from monitor.escalation.state import DyadState, state_from, table_records
-from monitor.escalation.stories import fingerprint
 from schemas import DYAD_AZ_RU, SIGNAL_IDS, ClockTicked, ItemTagged
+from tests.escalation import fold
+from tests.factories import item_tagged
 
 CONFIG = ScoringConfig.load()
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -35,23 +36,13 @@ def relevant_item(n: int, at: datetime, rng: random.Random) -> ItemTagged:
         f"{rng.choice(PLACES)} {' '.join(signals)} report number {story} "
         f"on {at:%B %d} with {rng.choice(PLACES)}"
     )
-    return ItemTagged.model_validate(
-        {
-            "item_id": f"item-{n}",
-            "revision": "r1",
-            "source": rng.choice(OUTLETS),
-            "link": f"https://news.example/{n}",
-            "title": title,
-            "lang": rng.choice(["en", "ru", "az"]),
-            "event_time": at,
-            "relevant": True,
-            "dyad": DYAD_AZ_RU,
-            "sides": ["AZ", "RU"],
-            "signals": signals,
-            "evidence": [],
-            "rules_version": "test",
-            "fingerprint": f"{fingerprint(title):016x}",
-        }
+    return item_tagged(
+        f"item-{n}",
+        signals,
+        at,
+        title=title,
+        source=rng.choice(OUTLETS),
+        lang=rng.choice(["en", "ru", "az"]),
     )
 
 
@@ -97,9 +88,7 @@ def test_two_years_of_news_keep_every_table_record_under_64_kb() -> None:
 
 
 def test_a_flood_of_distinct_stories_is_capped_by_folding_the_oldest_early() -> None:
-    state = DyadState(dyad=DYAD_AZ_RU)
-    for record in stream(days=2, per_day=2000):
-        state = escalate(state, record, CONFIG).state
+    state, _ = fold(stream(days=2, per_day=2000))
     assert len(state.stories) <= CONFIG.max_live_stories
     assert largest_record(state) <= RECORD_LIMIT
 
@@ -107,21 +96,19 @@ def test_a_flood_of_distinct_stories_is_capped_by_folding_the_oldest_early() -> 
 def test_a_story_keeps_its_first_items_in_full_and_counts_the_rest() -> None:
     rng = random.Random(1)
     copies = [
-        relevant_item(n, START + timedelta(minutes=n), rng).model_copy(
-            update={
-                "title": "FSB detains Azerbaijanis in Yekaterinburg",
-                "signals": ["detentions"],
-                "fingerprint": f"{fingerprint('FSB detains Azerbaijanis in Yekaterinburg'):016x}",
-            }
+        item_tagged(
+            f"copy-{n}",
+            ["detentions"],
+            START + timedelta(minutes=n),
+            title="FSB detains Azerbaijanis in Yekaterinburg",
+            source=rng.choice(OUTLETS),
         )
         for n in range(100)
     ]
-    state = DyadState(dyad=DYAD_AZ_RU)
-    for item in copies:
-        state = escalate(state, item, CONFIG).state
+    state, _ = fold(copies)
     [story] = state.stories.values()
     assert len(story.items) == CONFIG.stories.max_items
-    assert story.items_total == 100
+    assert story.items_total == len(copies)
 
 
 def test_folding_closed_stories_leaves_the_index_as_it_was() -> None:
@@ -132,10 +119,8 @@ def test_folding_closed_stories_leaves_the_index_as_it_was() -> None:
         stories=replace(CONFIG.stories, fold_after=timedelta(days=10_000)),
         max_live_stories=1_000_000,
     )
-    folded = whole = DyadState(dyad=DYAD_AZ_RU)
-    for record in records:
-        folded = escalate(folded, record, CONFIG).state
-        whole = escalate(whole, record, kept_whole).state
+    folded, _ = fold(records)
+    whole, _ = fold(records, kept_whole)
     assert folded.folded.stories > 100
     assert whole.folded.stories == 0
     end = folded.clock
@@ -148,9 +133,7 @@ def test_folding_closed_stories_leaves_the_index_as_it_was() -> None:
 
 
 def test_the_table_records_restore_the_same_state() -> None:
-    state = DyadState(dyad=DYAD_AZ_RU)
-    for record in stream(days=10, per_day=30):
-        state = escalate(state, record, CONFIG).state
+    state, _ = fold(stream(days=10, per_day=30))
     records = table_records(state)
     restored = state_from(DYAD_AZ_RU, records[DYAD_AZ_RU.encode()], records)
     assert restored == state
@@ -165,13 +148,8 @@ def test_the_forecast_spares_hours_without_changing_a_single_notice(
     import monitor.escalation.escalate as escalation
 
     def notices_of(records: list[ItemTagged | ClockTicked]) -> list[str]:
-        state = DyadState(dyad=DYAD_AZ_RU)
-        out = []
-        for record in records:
-            result = escalate(state, record, CONFIG)
-            state = result.state
-            out += [notice.model_dump_json() for notice in result.notices]
-        return out
+        _, notices = fold(records)
+        return [notice.model_dump_json() for notice in notices]
 
     # Episodes of news with quiet months between: many falls, judged across long gaps.
     rng = random.Random(5)

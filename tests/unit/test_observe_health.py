@@ -16,49 +16,25 @@ from monitor.observe.health import (
     summarize_feeds,
 )
 from monitor.observe.status import format_status
-from schemas import DeadLetter, FeedPolled, FeedStale, TensionState
+from schemas import DeadLetter, FeedPolled, FeedStale, Level, TensionState
+from tests.factories import dead_letter, feed_polled, tension_state
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
 def poll(source: str, status: str, minutes_ago: float, error: str | None = None) -> FeedPolled:
-    return FeedPolled(
-        feed_url=f"https://{source.lower().replace(' ', '-')}.example/rss",
-        source=source,
-        status=status,  # type: ignore[arg-type]
-        duration_ms=12.0,
-        error=error,
-        polled_at=NOW - timedelta(minutes=minutes_ago),
-    )
+    return feed_polled(source, status, NOW - timedelta(minutes=minutes_ago), error=error)
 
 
-def state(level: str, index: float) -> TensionState:
-    return TensionState(
-        dyad="AZ-RU",
-        level=level,  # type: ignore[arg-type]
-        index=index,
-        breakdown={"armed_incident": index},
-        as_of=NOW - HOUR,
-        items_counted=3,
-        last_item_id="i-1",
-    )
+def state(level: Level, index: float) -> TensionState:
+    return tension_state(level, index, NOW - HOUR, breakdown={"armed_incident": index})
 
 
 def letter(
     minutes_ago: float, stage: str = "tagger", error_type: str = "ValidationError"
 ) -> DeadLetter:
-    return DeadLetter(
-        stage=stage,
-        topic="news.items",
-        partition=0,
-        offset=7,
-        key_b64=None,
-        value_b64="",
-        error_type=error_type,
-        error="bad",
-        failed_at=NOW - timedelta(minutes=minutes_ago),
-    )
+    return dead_letter(NOW - timedelta(minutes=minutes_ago), stage=stage, error_type=error_type)
 
 
 def report(**overrides: object) -> HealthReport:
@@ -168,7 +144,7 @@ def test_each_problem_is_a_reason_to_look() -> None:
 
     assert reasons == [
         "AZ-RU is at level high (index 9.5)",
-        "consumer group monitor is 5000 records behind (more than 1000)",
+        f"consumer group monitor is 5000 records behind (more than {Thresholds().max_lag})",
         "1 stale feed(s): Gone",
         "1 dead letter(s) in the last 24 h",
     ]

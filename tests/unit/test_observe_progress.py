@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from monitor.observe.progress import Progress
 
 
@@ -46,12 +48,16 @@ def test_on_a_terminal_one_line_is_redrawn_in_place() -> None:
     assert text.endswith("ingest: done, 10 items in 2 s\n")
 
 
-def test_a_run_that_fails_says_it_stopped() -> None:
+def test_a_run_that_fails_says_it_stopped_and_lets_the_error_through() -> None:
     out, clock = io.StringIO(), FakeClock()
-    try:
-        with Progress("backtest", total=3, stream=out, clock=clock):
-            raise RuntimeError("boom")
-    except RuntimeError:
-        pass
 
-    assert out.getvalue() == "backtest: stopped, 0 records in 0 s\n"
+    def backtest_that_fails_after_two_records() -> None:
+        with Progress("backtest", total=3, stream=out, clock=clock) as progress:
+            clock.now += 4
+            progress.advance(2)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        backtest_that_fails_after_two_records()
+
+    assert out.getvalue() == "backtest: stopped, 2 records in 4 s\n"

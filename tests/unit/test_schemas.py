@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from schemas import EVENT_TYPES, ItemCollected, decode, encode
 from schemas.export import JSON_DIR, render_all
+from tests.factories import item_collected
 
 
 def test_exported_json_schemas_match_the_models() -> None:
@@ -27,17 +28,12 @@ def test_every_event_carries_a_schema_version() -> None:
 
 
 def _item(**overrides: object) -> ItemCollected:
-    fields: dict[str, object] = {
-        "item_id": "i-1",
-        "revision": "r-1",
-        "feed_url": "https://example.org/rss",
-        "source": "Example",
-        "title": "Baku summons Russian ambassador",
-        "collected_at": datetime(2025, 7, 1, 12, tzinfo=UTC),
-        "event_time": datetime(2025, 7, 1, 11, tzinfo=UTC),
-    }
-    fields.update(overrides)
-    return ItemCollected.model_validate(fields)
+    return item_collected(
+        title="Baku summons Russian ambassador",
+        at=datetime(2025, 7, 1, 11, tzinfo=UTC),
+        collected_at=datetime(2025, 7, 1, 12, tzinfo=UTC),
+        **overrides,
+    )
 
 
 def test_an_event_round_trips_through_its_wire_form_and_validates_against_its_document() -> None:

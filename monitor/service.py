@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -14,6 +15,7 @@ from monitor.collect.runner import Collector, CollectorOptions, RoundReport, loa
 from monitor.config import Settings
 from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import producer
+from monitor.observe.broker_watch import BrokerWatch
 from monitor.observe.metrics import Metrics, instrument
 from monitor.streams import create_pipeline
 from monitor.tagging.rules import Rules
@@ -46,9 +48,11 @@ async def run_worker(
         pipeline.rules.version,
         "compiled" if tagging.COMPILED else "pure-Python (slower: the extension was not built)",
     )
+    watch = asyncio.create_task(BrokerWatch(settings.bootstrap, metrics).run(stop))
     try:
         await stop.wait()
     finally:
+        await stop_watching(watch)
         await pipeline.app.stop()
 
 
@@ -61,6 +65,7 @@ async def run_collector(
     on_poll: Callable[[FeedPolled], None] | None = None,
     on_round: Callable[[RoundReport], None] | None = None,
     on_stale: Callable[[FeedStale], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> list[RoundReport]:
     """Poll every feed on its schedule (or each once) and publish what is new.
 
@@ -82,5 +87,18 @@ async def run_collector(
             if on_round is not None:
                 on_round(report)
             return [report]
-        await collector.run(stop, on_round)
+        # A running collector also watches the broker (monitor run: the worker does).
+        watch = BrokerWatch(settings.bootstrap, metrics) if metrics is not None else None
+        watching = asyncio.create_task(watch.run(stop)) if watch is not None else None
+        try:
+            await collector.run(stop, on_round)
+        finally:
+            await stop_watching(watching)
     return []
+
+
+async def stop_watching(watch: asyncio.Task[None] | None) -> None:
+    if watch is not None:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch

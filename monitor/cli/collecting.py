@@ -53,6 +53,7 @@ def collect(settings: Settings, once: bool) -> None:
                 once=once,
                 on_poll=metrics.on_poll,
                 on_round=lambda report: click.echo(round_line(report)),
+                metrics=metrics,
             )
 
     run(collect_until_stopped)

@@ -70,12 +70,19 @@ def worker(settings: Settings) -> None:
 
 @click.command(name="run")
 @settings_options(*WORKER, IDEMPOTENCE, *FEED, accepts=KAFKA)
-def run_all(settings: Settings) -> None:
+@option(
+    "--broker-port",
+    env="MONITOR_BROKER_PORT",
+    type=click.IntRange(1, 65535),
+    default=9092,
+    help="Without --bootstrap: the embedded broker's port on 127.0.0.1.",
+)
+def run_all(settings: Settings, broker_port: int) -> None:
     """Collectors and stream processors together, in one process.
 
-    Without --bootstrap (or MONITOR_KAFKA_BOOTSTRAP), on the embedded broker,
-    whose log is kept under DATA_DIR/broker: stop and start again, and it goes
-    on where it left off.
+    Without --bootstrap (or MONITOR_KAFKA_BOOTSTRAP), on the embedded broker at
+    127.0.0.1:--broker-port, whose log is kept under DATA_DIR/broker: stop and
+    start again, and it goes on where it left off.
     """
     from dataclasses import replace
 
@@ -104,7 +111,7 @@ def run_all(settings: Settings) -> None:
 
     async def on_embedded_broker(stop: asyncio.Event) -> None:
         broker_dir = settings.data_dir / "broker"
-        async with EmbeddedBroker(data_dir=broker_dir) as broker:
+        async with EmbeddedBroker(port=broker_port, data_dir=broker_dir) as broker:
             click.echo(f"embedded broker at {broker.bootstrap}, its log kept in {broker_dir}")
             await both(replace(settings, bootstrap=broker.bootstrap), stop)
 

@@ -87,6 +87,16 @@ class Metrics:
             ["dyad"],
             registry=r,
         )
+        self.broker_up = Gauge(
+            "monitor_broker_up",
+            "1 when this process reached the broker at its last look",
+            registry=r,
+        )
+        self.broker_resets = Counter(
+            "monitor_broker_resets",
+            "Times the broker came back as another cluster: its log is not the one before",
+            registry=r,
+        )
 
     # -- the stream processors' records ----------------------------------------
 

@@ -10,18 +10,21 @@ the notices at the end are the backtest's, as if nothing had happened.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from monitor.broker import EmbeddedBroker
+from monitor.broker import EmbeddedBroker, free_port
 from monitor.config import Settings
 from monitor.escalation.archive import load_archive
 from monitor.escalation.backtest import backtest, fold_log, in_log_order
 from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import read_topic
+from monitor.observe.broker_watch import BrokerWatch
+from monitor.observe.metrics import Metrics
 from monitor.tagging.rules import load_rules
 from monitor.topics import NEWS_ITEMS, ensure_topics
 from tests.integration.support import monitor, worker_env
@@ -171,6 +174,7 @@ async def test_monitor_run_without_a_broker_goes_on_where_it_left_off(
         "MONITOR_KAFKA_BOOTSTRAP": "",
         "PYTHONUNBUFFERED": "1",  # its lines as they are written: the test reads them live
         "MONITOR_ALLOW_NETWORKS": "127.0.0.1/32",  # the sample feeds are served on loopback
+        "MONITOR_BROKER_PORT": str(free_port()),
     }
     run_args = ("run", "--feeds", str(catalogue), "--interval", "5")
     first = await monitor(*run_args, env=env)
@@ -196,3 +200,30 @@ async def test_monitor_run_without_a_broker_goes_on_where_it_left_off(
     assert kept[: len(collected)] == collected
     assert " 0 new items published" in second_round, second_round
     assert (tmp_path / "data" / "broker" / "broker-journal.sqlite").is_file()
+
+
+async def test_a_broker_that_comes_back_empty_is_said_so_in_the_log_and_the_metrics(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    metrics = Metrics()
+    broker = EmbeddedBroker()
+    await broker.start()
+    watch = BrokerWatch(broker.bootstrap, metrics)
+    try:
+        await watch.check()
+        assert (watch.up, watch.cluster_id) == (True, broker.cluster_id)
+        await broker.stop()
+        await watch.check()
+        assert metrics.registry.get_sample_value("monitor_broker_up") == 0
+
+        # Started again without a data directory: up, but another log.
+        broker = EmbeddedBroker(port=broker.port)
+        await broker.start()
+        with caplog.at_level(logging.ERROR, logger="monitor.observe.broker_watch"):
+            await watch.check()
+    finally:
+        await broker.stop()
+    assert metrics.registry.get_sample_value("monitor_broker_up") == 1
+    assert metrics.registry.get_sample_value("monitor_broker_resets_total") == 1
+    assert watch.cluster_id == broker.cluster_id
+    assert "came back as another cluster" in caplog.text

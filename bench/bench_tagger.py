@@ -11,6 +11,8 @@ machine is shared and noisy.
   (`monitor.tagging._core`) where it was built. The whole of it: normalise,
   detect the language, fold, one Aho–Corasick pass, exclusions, nearness,
   evidence objects.
+- `scan()`: the same without the background step (`monitor.tagging.scan`, what
+  `tag()` was before it): the ratio is what telling news from background costs.
 - `tag(lang=...)`: the same with the language declared, as the agent runs it
   (the feed catalogue names each feed's language), so none is detected.
 - `pure tag()`: the pure-Python tagger (`monitor.tagging.matcher.tag`, then the
@@ -37,14 +39,14 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from monitor.tagging import COMPILED, tag
+from monitor.tagging import COMPILED, TagResult, scan, tag
 from monitor.tagging.background import set_aside
 from monitor.tagging.matcher import detect_language, normalise_field
 from monitor.tagging.matcher import tag as pure_scan
 from monitor.tagging.rules import Rules, fold, load_rules, scan_form
 
 
-def pure_tag(title: str, summary: str, rules: Rules, lang: str | None = None) -> object:
+def pure_tag(title: str, summary: str, rules: Rules, lang: str | None = None) -> TagResult:
     return set_aside(pure_scan(title, summary, rules, lang), title, summary, rules)
 
 
@@ -106,6 +108,10 @@ def alternation_scan(items: Sequence[Item], pattern: re.Pattern[str]) -> int:
 
 def tag_all(items: Sequence[Item], rules: Rules) -> int:
     return sum(len(tag(title, summary, rules).evidence) for title, summary in items)
+
+
+def scan_all(items: Sequence[Item], rules: Rules) -> int:
+    return sum(len(scan(title, summary, rules).evidence) for title, summary in items)
 
 
 def pure_tag_all(items: Sequence[Item], rules: Rules) -> int:
@@ -171,10 +177,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"mean {chars:.0f} chars / {utf8_bytes:.0f} UTF-8 bytes (title + summary)"
     )
 
-    tagger_rates, declared_rates, pure_rates, regex_rates = [], [], [], []
+    tagger_rates, scan_rates, declared_rates, pure_rates, regex_rates = [], [], [], [], []
     for round_number in range(1, args.rounds + 1):
         tagger_rates.append(
             items_per_second(lambda: tag_all(items, rules), len(items), args.seconds)
+        )
+        scan_rates.append(
+            items_per_second(lambda: scan_all(items, rules), len(items), args.seconds)
         )
         declared_rates.append(
             items_per_second(
@@ -189,12 +198,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         print(
             f"  round {round_number}: tag() {tagger_rates[-1]:>8,.0f} items/s"
+            f"   scan() {scan_rates[-1]:>8,.0f} items/s"
             f"   tag(lang=...) {declared_rates[-1]:>8,.0f} items/s"
             f"   pure tag() {pure_rates[-1]:>8,.0f} items/s"
             f"   re alternation {regex_rates[-1]:>5,.0f} items/s"
         )
     best_tagger, best_regex = max(tagger_rates), max(regex_rates)
     print(f"tag()            best {best_tagger:>10,.0f} items/s ({1e6 / best_tagger:.1f} µs/item)")
+    best_scan = max(scan_rates)
+    print(f"scan()           best {best_scan:>10,.0f} items/s ({1e6 / best_scan:.1f} µs/item)")
     best_declared = max(declared_rates)
     print(
         f"tag(lang=...)    best {best_declared:>10,.0f} items/s ({1e6 / best_declared:.1f} µs/item)"
@@ -204,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"re alternation   best {best_regex:>10,.0f} items/s ({1e6 / best_regex:.1f} µs/item)")
     print(f"ratio tag() / re alternation: {best_tagger / best_regex:,.1f}x")
     print(f"ratio tag() / pure tag(): {best_tagger / best_pure:,.1f}x")
+    print(f"ratio scan() / tag(): {best_scan / best_tagger:,.2f}x (the background step's cost)")
 
 
 if __name__ == "__main__":

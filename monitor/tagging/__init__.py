@@ -41,5 +41,7 @@ __all__ = [
     "detect_language",
     "load_rules",
     "normalise_field",
+    "scan",
+    "set_aside",
     "tag",
 ]

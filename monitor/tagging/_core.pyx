@@ -55,7 +55,7 @@ cdef object _normalise = _reference._normalise
 cdef object _as_text = _reference._as_text
 cdef object _extend = _reference._extend
 cdef object _TagResult = _reference.TagResult
-cdef object _evidence_object = _reference._evidence
+cdef object _evidence_object = _reference.evidence_record
 cdef tuple _NO_ARGUMENTS = ()
 cdef tuple _NO_BACKGROUND = ()  # TagResult.background: set by monitor.tagging.background
 # Evidence's tp_new is object's (a pydantic model sets no __new__): called

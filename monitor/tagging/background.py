@@ -22,14 +22,12 @@ counted and what did not.
 
 from __future__ import annotations
 
-import re
-
-from monitor.tagging.matcher import TagResult, normalise_field
+from monitor.tagging.matcher import TagResult, evidence_record, normalise_field
 from monitor.tagging.rules import CueRule, Rules, fold
 from schemas import Evidence
 
-_SENTENCE_BREAK = re.compile(r"[.!?;:…]\s")
-_WORD = re.compile(r"\w+")
+# Where a sentence or clause ends: a cue does not reach across one.
+_SENTENCE_MARKS = (".", "!", "?", ";", ":", "…")
 
 
 def set_aside(result: TagResult, title: str, summary: str, rules: Rules) -> TagResult:
@@ -64,10 +62,13 @@ def set_aside(result: TagResult, title: str, summary: str, rules: Rules) -> TagR
         if row.label in cue.recalls
     ]
     if candidates:
-        fields = {"title": normalise_field(title), "summary": normalise_field(summary)}
+        raw = {"title": title, "summary": summary}
+        fields: dict[str, str] = {}
         cued: dict[int, str] = {}
         for index, row, cue in candidates:
             if index not in cued:
+                if row.field not in fields:
+                    fields[row.field] = normalise_field(raw[row.field])
                 word = _cue_at(cue, fields[row.field], row.start, row.end)
                 if word is not None:
                     cued[index] = f"{cue.id}: introduced by {word!r}, it is the occasion"
@@ -92,15 +93,14 @@ def set_aside(result: TagResult, title: str, summary: str, rules: Rules) -> TagR
 def _cue_at(cue: CueRule, text: str, start: int, end: int) -> str | None:
     """The cue phrase that introduces text[start:end] in its sentence, if any."""
     if cue.before is not None:
-        sentence_start = max((m.end() for m in _SENTENCE_BREAK.finditer(text, 0, start)), default=0)
-        words = _WORD.findall(fold(text[sentence_start:start]))[-cue.window_tokens :]
+        sentence_start = max(text.rfind(mark, 0, start) for mark in _SENTENCE_MARKS) + 1
+        words = fold(text[sentence_start:start]).split()[-cue.window_tokens :]
         found = cue.before.search(" ".join(words))
         if found is not None:
             return found.group(0)
     if cue.after is not None:
-        following = _SENTENCE_BREAK.search(text, end)
-        sentence_end = following.start() if following else len(text)
-        words = _WORD.findall(fold(text[end:sentence_end]))[: cue.window_tokens]
+        ends = [at for mark in _SENTENCE_MARKS if (at := text.find(mark, end)) >= 0]
+        words = fold(text[end : min(ends, default=len(text))]).split()[: cue.window_tokens]
         found = cue.after.search(" ".join(words))
         if found is not None:
             return found.group(0)
@@ -108,13 +108,12 @@ def _cue_at(cue: CueRule, text: str, start: int, end: int) -> str | None:
 
 
 def _note(row: Evidence, reason: str) -> Evidence:
-    # Every field is given and valid by construction: no validation needed.
-    return Evidence.model_construct(
-        rule_id="note.background",
-        kind="note",
-        label="background",
-        field=row.field,
-        start=row.start,
-        end=row.end,
-        text=f"{row.label} {row.text!r} set aside as background ({reason})",
+    return evidence_record(
+        "note.background",
+        "note",
+        "background",
+        row.field,
+        row.start,
+        row.end,
+        f"{row.label} {row.text!r} set aside as background ({reason})",
     )

@@ -333,7 +333,7 @@ _new_object = object.__new__
 _set_attribute = object.__setattr__
 
 
-def _evidence(
+def evidence_record(
     rule_id: str, kind: EvidenceKind, label: str, field: Field, start: int, end: int, text: str
 ) -> Evidence:
     """An Evidence built from values that are valid by construction, without validating them.
@@ -415,7 +415,7 @@ def tag(title: str, summary: str, rules: Rules, lang: str | None = None) -> TagR
         []
         if title_length <= MAX_FIELD_CHARS and summary_length <= MAX_FIELD_CHARS
         else [
-            _evidence(
+            evidence_record(
                 "note.truncated",
                 "note",
                 "truncated",
@@ -583,15 +583,15 @@ def _ordered(
             continue
         text = joined[start:end]
         if start < summary_start:
-            kept.append(_evidence(rule_id, kind, label, "title", start, end, text))
+            kept.append(evidence_record(rule_id, kind, label, "title", start, end, text))
         else:
             offset = summary_start
             kept.append(
-                _evidence(rule_id, kind, label, "summary", start - offset, end - offset, text)
+                evidence_record(rule_id, kind, label, "summary", start - offset, end - offset, text)
             )
     if omitted:
         kept.append(
-            _evidence(
+            evidence_record(
                 "note.evidence_capped",
                 "note",
                 "evidence_capped",

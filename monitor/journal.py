@@ -43,6 +43,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 
 from monitor.errors import MonitorError
 from monitor.kafka import caught_up
@@ -277,7 +278,17 @@ async def restore(journal: Journal, bootstrap: str, progress: Progress = _log_pr
 
     groups = journal.group_offsets()
     for group_id, offsets in groups.items():
-        await _commit(bootstrap, group_id, offsets)
+        try:
+            await _commit(bootstrap, group_id, offsets)
+        except KafkaError as error:
+            # Only an empty group takes offsets from outside: a worker that rejoined
+            # while the records were put back keeps the positions it has.
+            log.warning(
+                "broker journal: the offsets of consumer group %s were not put back (%s):"
+                " it had members again before the journal was back",
+                group_id,
+                error,
+            )
     return Restored(len(topics), done, len(groups), time.monotonic() - started)
 
 

@@ -24,6 +24,10 @@ def _as_utc(value: datetime) -> datetime:
 # Aware datetimes only, normalised to UTC so that equal instants serialise equally.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 
+# A link a reader may follow: http(s) with a host, never javascript:, data: or a
+# bare path. Pages and notices render links from these fields.
+WebLink = Annotated[str, Field(pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+")]
+
 Level = Literal["calm", "elevated", "high", "severe"]
 LEVELS: tuple[Level, ...] = ("calm", "elevated", "high", "severe")
 
@@ -86,7 +90,7 @@ class ItemCollected(Event):
     source_country: str | None = None
     source_kind: str | None = Field(default=None, description="state, independent, international…")
     guid: str | None = None
-    link: str | None = None
+    link: WebLink | None = None
     title: str
     summary: str = ""
     published: UtcDatetime | None = Field(
@@ -157,7 +161,7 @@ class ItemTagged(Event):
     revision: str
     source: str
     source_kind: str | None = None
-    link: str | None = None
+    link: WebLink | None = None
     title: str
     lang: str | None = Field(description="Language of the text, as detected or declared")
     event_time: UtcDatetime
@@ -184,13 +188,13 @@ class NoticeEvidence(Event):
     item_id: str = Field(description="The story's lead (earliest) item")
     headline: str
     source: str
-    link: str | None = None
+    link: WebLink | None = None
     published: UtcDatetime = Field(description="When the story was first seen")
     signals: list[SignalId]
     contribution: float = Field(description="Its weight in the index at the notice's event time")
     story_id: str | None = None
     sources: list[str] = Field(default_factory=list, description="Every outlet that reported it")
-    links: list[str] = Field(default_factory=list, description="Links of its items, up to five")
+    links: list[WebLink] = Field(default_factory=list, description="Links of its items, up to five")
     items: int = Field(default=1, ge=1, description="How many items the story groups")
 
 
@@ -355,7 +359,7 @@ class DigestStory(Event):
     item_id: str
     headline: str
     source: str
-    link: str | None = None
+    link: WebLink | None = None
     published: UtcDatetime
     signals: list[SignalId]
     weight: float = Field(description="Sum of the absolute weights of its signals")

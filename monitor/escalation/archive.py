@@ -21,7 +21,7 @@ from monitor.collect.identity import item_id as derive_item_id
 from monitor.collect.identity import revision as derive_revision
 from monitor.errors import MonitorError
 from schemas import EARLIEST_EVENT_TIME, ItemCollected, untrusted_time
-from schemas.events import UtcDatetime
+from schemas.events import UtcDatetime, WebLink
 
 
 class ArchiveError(MonitorError):
@@ -39,7 +39,7 @@ class ArchivedItem(BaseModel):
     published: UtcDatetime | None = None
     source: str = "archive"
     lang: str | None = None
-    link: str | None = None
+    link: WebLink | None = None  # http(s) only, as on the wire: it becomes a link on pages
     country: str | None = None
     kind: str | None = None
 

@@ -167,6 +167,41 @@ async def test_garbage_on_news_items_is_dead_lettered_and_the_next_item_still_ge
     assert after_garbage["relevant"], "the item behind the garbage was tagged, not skipped"
 
 
+async def test_a_script_link_put_straight_on_news_items_never_reaches_a_page(
+    settings: Settings, pipeline: Pipeline
+) -> None:
+    """The wire contract takes http(s) links only: anything else is dead-lettered."""
+    hostile = item_collected(
+        "i-script-link",
+        "Russian embassy in Baku protests detention of Russian citizens",
+        at=datetime(2025, 7, 1, 9, tzinfo=UTC),
+        collected_at=datetime(2025, 7, 1, 12, tzinfo=UTC),
+    )
+    # Another producer than ours, writing the JSON by hand.
+    raw = json.loads(encode(hostile))
+    raw["link"] = "javascript:alert(document.cookie)"
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            NEWS_ITEMS.name, key=b"script-link", value=json.dumps(raw).encode()
+        )
+    finally:
+        await producer.stop()
+
+    def of_the_script(record: Any) -> bool:
+        return b"javascript:" in base64.b64decode(json.loads(record.value)["value_b64"])
+
+    letters = await consume_until(
+        settings, NEWS_DEADLETTER.name, lambda rs: any(map(of_the_script, rs))
+    )
+    letter = json.loads(next(r for r in letters if of_the_script(r)).value)
+    assert letter["stage"] == "tagger"
+    assert "link" in letter["error"]
+    async for record in read_topic(settings, NEWS_TAGGED):
+        assert b"javascript:" not in record.value
+
+
 async def test_every_message_on_every_topic_validates_against_its_json_schema(
     settings: Settings, pipeline: Pipeline, schema_validator: Callable[[str, Any], None]
 ) -> None:

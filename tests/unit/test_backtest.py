@@ -147,6 +147,12 @@ def test_an_archive_line_that_is_not_an_item_fails_with_file_line_and_reason(
     archive.write_text("not json\n", encoding="utf-8")
     with pytest.raises(ArchiveError, match=r"archive\.jsonl:1: not JSON"):
         load_archive(archive)
+    # A link that is not http(s) would become a script on the dashboard's pages.
+    archive.write_text(
+        '{"id": "c", "title": "ok", "link": "javascript:alert(1)"}\n', encoding="utf-8"
+    )
+    with pytest.raises(ArchiveError, match=r"archive\.jsonl:1: link: String should match"):
+        load_archive(archive)
 
 
 def test_an_undated_archived_item_is_placed_at_the_archive_s_latest_date(tmp_path: Path) -> None:

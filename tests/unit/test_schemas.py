@@ -62,6 +62,15 @@ def test_unknown_fields_from_a_newer_producer_are_ignored() -> None:
     assert decode(ItemCollected, raw) == _item()
 
 
+@pytest.mark.parametrize(
+    "link", ["javascript:alert(1)", "data:text/html,<b>x</b>", "/relative", "ftp://a.az/x"]
+)
+def test_only_web_links_are_on_the_wire(link: str) -> None:
+    with pytest.raises(ValidationError, match="link"):
+        _item(link=link)
+    assert _item(link="HTTPS://apa.az/news/1").link == "HTTPS://apa.az/news/1"
+
+
 def test_events_are_immutable() -> None:
     item = _item()
     with pytest.raises(ValidationError):

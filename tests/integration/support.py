@@ -9,14 +9,31 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
+from monitor.escalation.backtest import BacktestResult
 from monitor.kafka import producer, publish, read_topic
 from monitor.records import Outgoing
-from monitor.topics import NEWS_ITEMS, TopicSpec, ensure_topics
-from schemas import ClockTicked, Event, ItemCollected, decode, decode_news_item
+from monitor.topics import (
+    ALERTS_ESCALATIONS,
+    NEWS_ITEMS,
+    TENSION_STATE,
+    TopicSpec,
+    ensure_topics,
+)
+from schemas import (
+    ClockTicked,
+    EscalationNotice,
+    Event,
+    ItemCollected,
+    TensionState,
+    decode,
+    decode_news_item,
+)
+from tests.waiting import eventually
 
 E = TypeVar("E", bound=Event)
 
@@ -103,3 +120,33 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "MONITOR_DATA_DIR": str(settings.data_dir),
         "MONITOR_REBALANCE_TIMEOUT": str(settings.rebalance_timeout_s),
     }
+
+
+# --- what the escalation published -----------------------------------------------
+
+
+async def run_ingest(settings: Settings, archive: Path) -> None:
+    await succeeds("ingest", str(archive), env=worker_env(settings), timeout_s=120)
+
+
+def last_escalated(result: BacktestResult) -> str:
+    """The last item the escalator takes: the relevant one latest in ingest order."""
+    relevant = [item for item in result.tagged if item.relevant]
+    return max(relevant, key=lambda item: (item.event_time, item.item_id)).item_id
+
+
+async def states(settings: Settings) -> list[TensionState]:
+    return await events(settings, TENSION_STATE, TensionState)
+
+
+async def notices(settings: Settings) -> list[EscalationNotice]:
+    return await events(settings, ALERTS_ESCALATIONS, EscalationNotice)
+
+
+async def until_escalated(settings: Settings, last_item_id: str, timeout_s: float) -> None:
+    """Until the escalator has taken `last_item_id` (the topics are the only way to observe)."""
+
+    def escalated(published: list[TensionState]) -> bool:
+        return any(s.last_item_id == last_item_id for s in published)
+
+    await eventually(lambda: states(settings), escalated, timeout_s=timeout_s, every_s=0.3)

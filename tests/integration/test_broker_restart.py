@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,13 +26,15 @@ from monitor.observe.broker_watch import BrokerWatch
 from monitor.observe.metrics import Metrics
 from monitor.tagging.rules import load_rules
 from monitor.topics import NEWS_ITEMS, ensure_topics
-from tests.integration.support import monitor, worker_env
-from tests.integration.test_event_sourcing import (
+from tests.integration.support import (
     last_escalated,
+    monitor,
     notices,
     run_ingest,
     states,
+    stop,
     until_escalated,
+    worker_env,
 )
 
 pytestmark = pytest.mark.integration
@@ -58,10 +59,9 @@ async def offsets_and_values(settings: Settings) -> list[tuple[int, int, bytes]]
 
 
 async def stop_worker(worker: asyncio.subprocess.Process) -> str:
-    worker.send_signal(signal.SIGTERM)
-    output, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
-    assert worker.returncode == 0, output.decode()[-4000:]
-    return output.decode()
+    code, output = await stop(worker)
+    assert code == 0, output[-4000:]
+    return output
 
 
 async def test_a_restarted_embedded_broker_keeps_items_level_and_offsets(tmp_path: Path) -> None:
@@ -158,13 +158,6 @@ async def started(process: asyncio.subprocess.Process, timeout_s: float = 120) -
                 return bootstrap, line
 
 
-async def stopped(process: asyncio.subprocess.Process) -> str:
-    process.send_signal(signal.SIGTERM)
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, output.decode()[-4000:]
-    return output.decode()
-
-
 async def test_monitor_run_without_a_broker_goes_on_where_it_left_off(
     catalogue: Path, tmp_path: Path
 ) -> None:
@@ -183,7 +176,7 @@ async def test_monitor_run_without_a_broker_goes_on_where_it_left_off(
         settings = replace(Settings(), bootstrap=bootstrap, partitions=1)
         collected = await offsets_and_values(settings)
     finally:
-        await stopped(first)
+        await stop_worker(first)
     assert "1 ok" in first_round, first_round
     assert " 0 new items" not in first_round, first_round
     assert collected
@@ -194,7 +187,7 @@ async def test_monitor_run_without_a_broker_goes_on_where_it_left_off(
         settings = replace(settings, bootstrap=bootstrap)
         kept = await offsets_and_values(settings)
     finally:
-        await stopped(second)
+        await stop_worker(second)
     # Everything the first run published is there, at the same offsets; the
     # collector remembers what it had seen, so the same feed publishes nothing new.
     assert kept[: len(collected)] == collected

@@ -19,40 +19,21 @@ from monitor.escalation.escalate import tension_state_of
 from monitor.escalation.scoring import ScoringConfig
 from monitor.streams import create_pipeline
 from monitor.tagging.rules import load_rules
-from monitor.topics import ALERTS_ESCALATIONS, TENSION_STATE
-from schemas import EscalationNotice, ItemCollected, TensionState
+from schemas import ItemCollected
 from tests.corpus import DEV_CORPUS
-from tests.integration.support import events, monitor, stop, succeeds, worker_env
+from tests.integration.support import (
+    last_escalated,
+    monitor,
+    notices,
+    run_ingest,
+    states,
+    stop,
+    until_escalated,
+    worker_env,
+)
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-
-async def run_ingest(settings: Settings, archive: Path) -> None:
-    await succeeds("ingest", str(archive), env=worker_env(settings), timeout_s=120)
-
-
-def last_escalated(result: BacktestResult) -> str:
-    """The last item the escalator takes: the relevant one latest in ingest order."""
-    relevant = [item for item in result.tagged if item.relevant]
-    return max(relevant, key=lambda item: (item.event_time, item.item_id)).item_id
-
-
-async def states(settings: Settings) -> list[TensionState]:
-    return await events(settings, TENSION_STATE, TensionState)
-
-
-async def notices(settings: Settings) -> list[EscalationNotice]:
-    return await events(settings, ALERTS_ESCALATIONS, EscalationNotice)
-
-
-async def until_escalated(settings: Settings, last_item_id: str, timeout_s: float) -> None:
-    """Until the escalator has taken `last_item_id` (the topics are the only way to observe)."""
-
-    def escalated(published: list[TensionState]) -> bool:
-        return any(s.last_item_id == last_item_id for s in published)
-
-    await eventually(lambda: states(settings), escalated, timeout_s=timeout_s, every_s=0.3)
 
 
 def expected(archive: Path) -> tuple[list[ItemCollected], BacktestResult]:

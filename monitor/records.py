@@ -8,6 +8,7 @@ the agent goes on with the next record.
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 
 from monitor.clock import Clock
@@ -70,17 +71,32 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+# The most of a failed record's value and key a dead letter carries. A letter must
+# fit under the broker's record limit (1 MiB by default) whatever it reports on,
+# or the failure it records would be lost with it; a longer value is cut here and
+# its size and hash say what it was (the whole record stays at its offset).
+MAX_DEAD_VALUE_BYTES = 64 * 1024
+MAX_DEAD_KEY_BYTES = 1024
+
+
 def dead_letter(stage: str, record: RawRecord, error: BaseException, clock: Clock) -> Outgoing:
-    """The dead-letter record for `record`, keyed like the original."""
+    """The dead-letter record for `record`, keyed like the original (a key too long
+    to repeat is replaced by its hash)."""
+    key = record.key
     letter = DeadLetter(
         stage=stage,
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        key_b64=_b64(record.key) if record.key is not None else None,
-        value_b64=_b64(record.value),
+        key_b64=_b64(key[:MAX_DEAD_KEY_BYTES]) if key is not None else None,
+        value_b64=_b64(record.value[:MAX_DEAD_VALUE_BYTES]),
+        value_bytes=len(record.value),
+        value_sha256=hashlib.sha256(record.value).hexdigest(),
+        value_truncated=len(record.value) > MAX_DEAD_VALUE_BYTES,
         error_type=type(error).__name__,
         error=str(error)[:2000],
         failed_at=clock(),
     )
-    return Outgoing(NEWS_DEADLETTER, record.key or b"", encode(letter))
+    if key is not None and len(key) > MAX_DEAD_KEY_BYTES:
+        key = hashlib.sha256(key).hexdigest().encode("ascii")
+    return Outgoing(NEWS_DEADLETTER, key or b"", encode(letter))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from monitor import tagging
 from monitor.clock import utc_now
@@ -13,6 +14,7 @@ from monitor.collect.catalogue import FeedSpec
 from monitor.collect.guard import guarded_session
 from monitor.collect.runner import Collector, CollectorOptions, RoundReport, load_states
 from monitor.config import Settings
+from monitor.errors import MonitorError
 from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import producer
 from monitor.observe.broker_watch import BrokerWatch
@@ -23,6 +25,21 @@ from monitor.topics import ensure_topics
 from schemas import FeedPolled, FeedStale
 
 log = logging.getLogger(__name__)
+
+
+class DeliveryFailedError(MonitorError):
+    """The worker stopped because the broker did not take its output in time."""
+
+
+async def first_of(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Wait until the first of `waits` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run_worker(
@@ -49,11 +66,21 @@ async def run_worker(
         "compiled" if tagging.COMPILED else "pure-Python (slower: the extension was not built)",
     )
     watch = asyncio.create_task(BrokerWatch(settings.bootstrap, metrics).run(stop))
+    failed = pipeline.failed
     try:
-        await stop.wait()
+        await first_of(stop.wait(), failed.happened.wait())
     finally:
         await stop_watching(watch)
+        if failed.error is not None:
+            # Records whose output failed stay unacked: waiting for their acks would
+            # wait for ever. Faust commits no further than the first of them.
+            pipeline.app.conf.stream_wait_empty = False
         await pipeline.app.stop()
+    if failed.error is not None:
+        raise DeliveryFailedError(
+            f"a delivery to the broker failed for good ({failed.error!r}): the worker"
+            " stopped; what it had not delivered is read again when it starts"
+        )
 
 
 async def run_collector(

@@ -16,17 +16,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import aiokafka
 import faust
+import faust.exceptions
+from aiokafka.errors import KafkaError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.escalation.agent import (
     DyadStates,
+    EscalationStep,
     dyad_records,
     escalate_record,
     tick_records,
@@ -116,8 +119,29 @@ class FetchWaitApp(faust.App):
         return _FetchWaitTransport(self.conf.broker_consumer, self)
 
 
+def refused(error: BaseException) -> BaseException | None:
+    """The final refusal behind a failed send, if it is one: a record the broker or
+    the client will never take (too large, invalid), unlike a broker that is away."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, KafkaError):
+            return None if cause.retriable else cause
+        if not isinstance(cause, faust.exceptions.ProducerSendError):
+            return cause  # not the broker's doing: the record itself cannot be sent
+        cause = cause.__cause__
+    return None
+
+
 def faust_broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
+
+
+@dataclass
+class DeliveryFailure:
+    """Set when a delivery failed for good: the worker must stop (see create_pipeline)."""
+
+    happened: asyncio.Event = field(default_factory=asyncio.Event)
+    error: BaseException | None = None
 
 
 @dataclass
@@ -129,6 +153,7 @@ class Pipeline:
     escalator: Any
     rules: Rules
     scoring: ScoringConfig
+    failed: DeliveryFailure
 
 
 def create_pipeline(
@@ -204,20 +229,78 @@ def create_pipeline(
             return []
         return await produce(outgoing)
 
-    async def ack_when_delivered(
-        stream: faust.StreamT[bytes], event: faust.EventT[bytes], in_flight: list[Any]
-    ) -> None:
-        """Ack `event` once what it produced is acknowledged by the broker.
+    failed = DeliveryFailure()
+    settling: set[asyncio.Future[None]] = set()
+
+    def fail(error: BaseException) -> None:
+        """A delivery failed past the producer's own retries (a broker gone for longer
+        than its request timeout): the worker must stop, and its unacked records be
+        read again by whoever runs next. Going on would leave a gap it cannot fill."""
+        if failed.error is None:
+            log.error("delivery failed for good, the worker stops: %r", error)
+            failed.error = error
+            failed.happened.set()
+
+    async def dead_letter_instead(stage: str, record: RawRecord, refusal: BaseException) -> None:
+        log.warning(
+            "%s: %s[%d]@%d to dead letters, its output was refused: %s",
+            stage,
+            record.topic,
+            record.partition,
+            record.offset,
+            refusal,
+        )
+        await asyncio.gather(*await send_all([dead_letter(stage, record, refusal, clock)]))
+
+    async def deliver(
+        stage: str,
+        stream: faust.StreamT[bytes],
+        event: faust.EventT[bytes],
+        record: RawRecord,
+        produced: Awaitable[list[asyncio.Future[Any]]],
+    ) -> bool:
+        """Ack `event` once what it produced is acknowledged by the broker; False when
+        the agent must stop (see `fail`).
 
         Faust commits an agent's offsets after flushing its producer for at most a
         moment; an input acked before its outputs were delivered could be committed
-        and its outputs lost in a stop or a crash. Unacked, it is read again.
+        and its outputs lost in a stop or a crash. Unacked, it is read again. Output
+        the broker refuses for good (a record too large) makes the input a dead
+        letter: every input ends as output or as a dead letter.
         """
+        try:
+            in_flight = await produced
+        except Exception as error:
+            refusal = refused(error)
+            if refusal is None:
+                fail(error)
+                return False
+            await dead_letter_instead(stage, record, refusal)
+            in_flight = []
         if not in_flight:
             await stream.ack(event)
-            return
-        delivered = asyncio.gather(*in_flight)
-        delivered.add_done_callback(acker(stream, event))
+            return True
+        settled = asyncio.ensure_future(settle(stage, stream, event, record, in_flight))
+        settling.add(settled)
+        settled.add_done_callback(settling.discard)
+        return True
+
+    async def settle(
+        stage: str,
+        stream: faust.StreamT[bytes],
+        event: faust.EventT[bytes],
+        record: RawRecord,
+        in_flight: list[asyncio.Future[Any]],
+    ) -> None:
+        outcomes = await asyncio.gather(*in_flight, return_exceptions=True)
+        errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if errors:
+            refusal = refused(errors[0])
+            if refusal is None:
+                fail(errors[0])  # left unacked: read again after the restart
+                return
+            await dead_letter_instead(stage, record, refusal)
+        await stream.ack(event)
 
     def raw(event: faust.EventT[bytes]) -> RawRecord:
         message = event.message
@@ -245,12 +328,16 @@ def create_pipeline(
                 error,
             )
             # Delivered before anything after it is acked: nothing is lost in between.
-            await asyncio.gather(*await send_all([dead_letter(stage, record, error, clock)]))
+            try:
+                await asyncio.gather(*await send_all([dead_letter(stage, record, error, clock)]))
+            except Exception as undeliverable:
+                fail(undeliverable)
+                raise
             return None
 
     @app.agent(topics[NEWS_ITEMS.name], name="tagger", concurrency=1)
     async def tagger(stream: faust.StreamT[bytes]) -> None:
-        # Acked by hand, once what a record produced is delivered (ack_when_delivered).
+        # Acked by hand, once what a record produced is delivered (see deliver).
         unacked = cast(faust.Stream[bytes], stream).noack()
         async for event in unacked.events():
             record = raw(event)
@@ -263,7 +350,8 @@ def create_pipeline(
             else:
                 assert isinstance(step.incoming, ItemCollected)
                 outgoing = step.outgoing + dyad_records(step.incoming, step.tagged, record.origin)
-            await ack_when_delivered(unacked, event, await send_all(outgoing))
+            if not await deliver("tagger", unacked, event, record, send_all(outgoing)):
+                return
 
     @app.agent(topics[TENSION_BY_DYAD.name], name="escalator", concurrency=1)
     async def escalator(stream: faust.StreamT[bytes]) -> None:
@@ -278,25 +366,18 @@ def create_pipeline(
             if step is None:
                 await unacked.ack(event)
                 continue
-            # Notices first, acknowledged; then the state that says they happened. A
-            # crash in between raises the same notices (same ids) again, never none.
-            await send_all(step.notices)
-            written = states.save(step.result) and emit is None
-            in_flight = await send_all(step.tension)
-            if written and tension.latest_write is not None:
-                in_flight.append(tension.latest_write)
-            await ack_when_delivered(unacked, event, in_flight)
+            if not await deliver("escalator", unacked, event, record, fold(step)):
+                return
 
-    acking: set[asyncio.Future[bool]] = set()
+    async def fold(step: EscalationStep) -> list[asyncio.Future[Any]]:
+        """Send a step's notices, acknowledged, then save and send the state that says
+        they happened. A crash in between raises the same notices (same ids) again,
+        never none."""
+        await send_all(step.notices)
+        written = states.save(step.result) and emit is None
+        in_flight = await send_all(step.tension)
+        if written and tension.latest_write is not None:
+            in_flight.append(tension.latest_write)
+        return in_flight
 
-    def acker(stream: faust.StreamT[bytes], event: faust.EventT[bytes]) -> Callable[[Any], None]:
-        def ack(write: Any) -> None:
-            if not write.cancelled() and write.exception() is None:
-                # A failed write leaves the record unacked: it is processed again.
-                done = asyncio.ensure_future(stream.ack(event))
-                acking.add(done)
-                done.add_done_callback(acking.discard)
-
-        return ack
-
-    return Pipeline(app, tagger, escalator, rules, scoring)
+    return Pipeline(app, tagger, escalator, rules, scoring, failed)

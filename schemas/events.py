@@ -318,8 +318,18 @@ class DeadLetter(Event):
     topic: str
     partition: int
     offset: int
-    key_b64: str | None = Field(description="The original key, base64")
-    value_b64: str = Field(description="The original value, base64: nothing is lost")
+    key_b64: str | None = Field(description="The original key, base64 (its first KiB)")
+    value_b64: str = Field(
+        description="The original value, base64; its first 64 KiB when it was longer"
+        " (value_truncated): the whole record stays at its offset"
+    )
+    value_bytes: int | None = Field(
+        default=None, ge=0, description="The original value's size (null in older letters)"
+    )
+    value_sha256: str | None = Field(
+        default=None, description="SHA-256 of the whole original value, hex (null in older letters)"
+    )
+    value_truncated: bool = Field(default=False, description="value_b64 holds a prefix only")
     error_type: str
     error: str
     failed_at: UtcDatetime

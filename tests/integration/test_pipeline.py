@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -165,6 +166,96 @@ async def test_garbage_on_news_items_is_dead_lettered_and_the_next_item_still_ge
     )
     after_garbage = json.loads(next(r for r in tagged if of_the_good_item(r)).value)
     assert after_garbage["relevant"], "the item behind the garbage was tagged, not skipped"
+
+
+async def test_an_oversized_garbage_record_is_dead_lettered_with_its_size_and_hash(
+    settings: Settings, pipeline: Pipeline
+) -> None:
+    """900 KB of garbage: its dead letter still fits the broker, and says what it was."""
+    garbage = bytes(range(256)) * (900 * 1024 // 256)
+    good = item_collected(
+        "i-after-big-garbage",
+        "Russian embassy in Baku protests detention of Russian citizens",
+        at=datetime(2025, 7, 2, 9, tzinfo=UTC),
+        collected_at=datetime(2025, 7, 2, 12, tzinfo=UTC),
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap, acks="all", max_request_size=2**22
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(NEWS_ITEMS.name, key=b"big-garbage", value=garbage)
+        await producer.send_and_wait(NEWS_ITEMS.name, key=b"big-garbage", value=encode(good))
+    finally:
+        await producer.stop()
+
+    digest = hashlib.sha256(garbage).hexdigest()
+
+    def of_the_garbage(record: Any) -> bool:
+        return bool(json.loads(record.value).get("value_sha256") == digest)
+
+    letters = await consume_until(
+        settings, NEWS_DEADLETTER.name, lambda rs: any(map(of_the_garbage, rs))
+    )
+    letter = json.loads(next(r for r in letters if of_the_garbage(r)).value)
+    assert letter["value_bytes"] == len(garbage)
+    assert letter["value_truncated"] is True
+    kept = base64.b64decode(letter["value_b64"])
+    assert 0 < len(kept) < len(garbage)
+    assert garbage.startswith(kept)
+
+    def of_the_good_item(record: Any) -> bool:
+        return bool(json.loads(record.value)["item_id"] == good.item_id)
+
+    await consume_until(settings, NEWS_TAGGED.name, lambda rs: any(map(of_the_good_item, rs)))
+
+
+async def test_an_item_whose_outputs_are_too_large_to_send_is_dead_lettered(
+    settings: Settings, pipeline: Pipeline
+) -> None:
+    """A valid item with a 1.1 MB headline: the tagger cannot send what it makes of it
+    (past the 1 MiB record limit); the item ends as a dead letter, not lost, and the
+    next item still gets through."""
+    huge = item_collected(
+        "i-huge-headline",
+        "Russian embassy in Baku protests detention of Russian citizens " + "x" * 1_100_000,
+        at=datetime(2025, 7, 3, 9, tzinfo=UTC),
+        collected_at=datetime(2025, 7, 3, 12, tzinfo=UTC),
+    )
+    good = item_collected(
+        "i-after-huge-headline",
+        "Russian embassy in Baku protests detention of Russian citizens",
+        at=datetime(2025, 7, 3, 10, tzinfo=UTC),
+        collected_at=datetime(2025, 7, 3, 12, tzinfo=UTC),
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap, acks="all", max_request_size=2**22
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(NEWS_ITEMS.name, key=b"huge", value=encode(huge))
+        await producer.send_and_wait(NEWS_ITEMS.name, key=b"huge", value=encode(good))
+    finally:
+        await producer.stop()
+
+    def of_the_huge_item(record: Any) -> bool:
+        return bool(json.loads(record.value).get("value_sha256") == _sha256(encode(huge)))
+
+    letters = await consume_until(
+        settings, NEWS_DEADLETTER.name, lambda rs: any(map(of_the_huge_item, rs))
+    )
+    letter = json.loads(next(r for r in letters if of_the_huge_item(r)).value)
+    assert letter["stage"] == "tagger"
+    assert letter["error_type"] == "MessageSizeTooLargeError"
+
+    def of_the_good_item(record: Any) -> bool:
+        return bool(json.loads(record.value)["item_id"] == good.item_id)
+
+    await consume_until(settings, NEWS_TAGGED.name, lambda rs: any(map(of_the_good_item, rs)))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 async def test_a_script_link_put_straight_on_news_items_never_reaches_a_page(

@@ -647,4 +647,8 @@ def test_every_metric_the_grafana_dashboard_plots_is_one_the_monitor_exports() -
     assert used, "the dashboard plots nothing"
     assert used <= exported_metric_names(), sorted(used - exported_metric_names())
     assert datasource_uids == {"prometheus"}
-    assert {"monitor_tension_index", "monitor_consumer_lag", "faust_events_runtime_ms"} <= used
+    assert {
+        "monitor_tension_index",
+        "monitor_consumer_lag",
+        "monitor_event_processing_seconds",
+    } <= used

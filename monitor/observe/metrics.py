@@ -190,9 +190,13 @@ class Metrics:
         self.tension_level.clear()
         self._tension_shown.clear()
 
-    async def resume_tension(self, settings: Settings) -> None:
-        """Show the latest state of every dyad on tension.state (unless shown since)."""
+    def take_over_tension(self) -> None:
+        """This process escalates now: what the escalator shows from here on wins."""
         self._tension_shown.clear()
+
+    async def resume_tension(self, settings: Settings) -> None:
+        """Show the latest state of every dyad on tension.state (unless shown since
+        `take_over_tension`)."""
         latest: dict[str, TensionState] = {}
         async for record in read_topic(settings, TENSION_STATE):
             state = decode_event(TensionState, record.value)
@@ -287,10 +291,17 @@ def instrument(app: Any, metrics: Metrics, settings: Settings, path: str = "/met
         if not any(tp.topic == TENSION_BY_DYAD.name for tp in assigned):
             metrics.forget_tension()
             return
+        metrics.take_over_tension()
         # In the background: a rebalance must not wait for a topic to be read.
         task = asyncio.create_task(resume_quietly(metrics, settings))
         resuming.add(task)
         task.add_done_callback(resuming.discard)
+
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def stop_resuming(_app: Any, **_: Any) -> None:
+        for task in list(resuming):
+            task.cancel()
+        await asyncio.gather(*resuming, return_exceptions=True)
 
 
 async def resume_quietly(metrics: Metrics, settings: Settings) -> None:

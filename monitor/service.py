@@ -58,7 +58,7 @@ async def run_worker(
     metrics = metrics if metrics is not None else Metrics()
     pipeline = create_pipeline(settings, rules=rules, scoring=scoring, observe=metrics.observe)
     if settings.web_port is not None:
-        instrument(pipeline.app, metrics)
+        instrument(pipeline.app, metrics, settings)
     await pipeline.app.start()
     log.info(
         "worker started: rules %s, %s tagger",
@@ -92,6 +92,7 @@ async def run_collector(
     on_poll: Callable[[FeedPolled], None] | None = None,
     on_round: Callable[[RoundReport], None] | None = None,
     on_stale: Callable[[FeedStale], None] | None = None,
+    on_write_failure: Callable[[str], None] | None = None,
     metrics: Metrics | None = None,
 ) -> list[RoundReport]:
     """Poll every feed on its schedule (or each once) and publish what is new.
@@ -109,6 +110,7 @@ async def run_collector(
     ):
         collector = Collector(feeds, client, session, options, utc_now, states=states)
         collector.on_poll, collector.on_stale = on_poll, on_stale
+        collector.on_write_failure = on_write_failure
         if once:
             report = await collector.run_once()
             if on_round is not None:

@@ -52,6 +52,7 @@ def collect(settings: Settings, once: bool) -> None:
                 stop,
                 once=once,
                 on_poll=metrics.on_poll,
+                on_write_failure=metrics.on_write_failure,
                 on_round=lambda report: click.echo(round_line(report)),
                 metrics=metrics,
             )

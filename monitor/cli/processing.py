@@ -105,6 +105,7 @@ def run_all(settings: Settings, broker_port: int) -> None:
                 feeds,
                 stop,
                 on_poll=metrics.on_poll,
+                on_write_failure=metrics.on_write_failure,
                 on_round=lambda report: click.echo(round_line(report)),
             ),
         )

@@ -151,6 +151,7 @@ class Collector:
         rng: random.Random | None = None,
         on_poll: Callable[[FeedPolled], None] | None = None,
         on_stale: Callable[[FeedStale], None] | None = None,
+        on_write_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.feeds = tuple(feeds)
         self.producer = producer
@@ -160,6 +161,8 @@ class Collector:
         self.rng = rng or random.Random()
         self.on_poll = on_poll
         self.on_stale = on_stale
+        # Told "poll" or "tick" when the broker refused a write (metrics, alerting).
+        self.on_write_failure = on_write_failure
         self.states: dict[str, FeedState] = dict(states or {})
         # Durable parts as last written, so an unchanged memory is not written again.
         self._written = {key: state.durable_part() for key, state in self.states.items()}
@@ -238,6 +241,10 @@ class Collector:
         await publish(self.producer, outgoing)
         for key, state in changed.items():
             self._written[key] = state.durable_part()
+
+    def _write_failed(self, what: str) -> None:
+        if self.on_write_failure is not None:
+            self.on_write_failure(what)
 
     def _announce(self, polled: FeedPolled, stale: FeedStale | None) -> None:
         if polled.status == "error":
@@ -348,6 +355,7 @@ class Collector:
                 # The broker refused or went away: keep the feed's memory as it was
                 # and try again next interval rather than stop every feed.
                 log.exception("feed %s: poll not recorded", feed.url)
+                self._write_failed("poll")
                 at = self.clock() + timedelta(seconds=self.options.schedule.interval_s)
             heapq.heappush(queue, (at, index))
             wake.set()
@@ -373,6 +381,7 @@ class Collector:
                         # Time is recorded again at the next tick: a missed one only
                         # delays a falling level, and the broker may be back by then.
                         log.exception("clock tick not recorded")
+                        self._write_failed("tick")
                     next_tick = now + self.options.tick_every
                 if now >= next_report:
                     if on_round is not None:

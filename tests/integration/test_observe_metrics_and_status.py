@@ -6,21 +6,30 @@ broker of this module's own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiokafka import AIOKafkaProducer
 
-from monitor.broker import free_port
+from monitor.broker import EmbeddedBroker, free_port
 from monitor.clock import utc_now
+from monitor.collect.catalogue import FeedSpec
+from monitor.collect.guard import guarded_session
+from monitor.collect.runner import Collector, CollectorOptions
+from monitor.collect.schedule import SchedulePolicy
 from monitor.config import Settings
 from monitor.kafka import producer, publish
+from monitor.observe.metrics import Metrics
 from monitor.records import Outgoing
-from monitor.topics import NEWS_ITEMS
+from monitor.topics import NEWS_ITEMS, ensure_topics
 from tests.corpus import CASPIAN_WIRE, entries_in
-from tests.factories import item_collected
+from tests.factories import item_collected, rss
+from tests.feed_server import FeedServer
 from tests.integration.support import monitor, news_items, run_monitor, stop
 from tests.waiting import eventually
 
@@ -214,3 +223,47 @@ async def test_status_counts_what_a_stopped_worker_has_not_read_yet(
         f"consumer group baku-moscow-monitor is {len(late)} records behind (more than {max_lag})"
         in document["attention"]
     )
+
+
+async def test_polls_and_ticks_the_broker_refuses_are_counted_for_alerting(
+    feed_server: FeedServer,
+) -> None:
+    metrics = Metrics()
+    feed = FeedSpec(url=feed_server.serve("steady", rss(("s-1", "Steady", "s"))), name="steady")
+    async with EmbeddedBroker() as broker:
+        settings = Settings(bootstrap=broker.bootstrap, allow_networks=("127.0.0.1/32",))
+        await ensure_topics(settings)
+        options = replace(
+            CollectorOptions.from_settings(settings),
+            schedule=SchedulePolicy(interval_s=1.0),  # the first poll within a second
+        )
+        # The collector's client, with a short wait for a broker that does not answer.
+        client = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, request_timeout_ms=1000)
+        await client.start()
+    # The broker is gone; the collector starts its loop all the same.
+    stop = asyncio.Event()
+    try:
+        async with guarded_session(options.policy) as session:
+            collector = Collector([feed], client, session, options, utc_now)
+            collector.on_write_failure = metrics.on_write_failure
+            loop = asyncio.create_task(collector.run(stop))
+
+            def failures() -> dict[str, float | None]:
+                return {
+                    what: metrics.registry.get_sample_value(
+                        "monitor_collector_write_failures_total", {"what": what}
+                    )
+                    for what in ("poll", "tick")
+                }
+
+            counted = await eventually(
+                failures, lambda found: all(found.values()), timeout_s=30, every_s=0.2
+            )
+            stop.set()
+            await loop
+    finally:
+        await client.stop()
+
+    assert counted["poll"] >= 1
+    assert counted["tick"] >= 1
+    assert collector.state_of(feed).published == {}, "nothing counts as published"

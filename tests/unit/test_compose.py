@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ import yaml
 
 from monitor.cli import main
 from monitor.config import DEFAULT_FEEDS, PACKAGE_DIR
+from tests.prometheus import RULES, prometheus_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -617,6 +619,49 @@ def test_prometheus_and_grafana_mount_the_provisioning_files_that_exist() -> Non
     assert mounts(grafana)["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
 
 
+def host_path(spec: Mapping[str, Any], container_path: str) -> Path | None:
+    """Where on the host a path inside the container comes from, through its bind mounts."""
+    for target, source in mounts(spec).items():
+        top = target.rstrip("/")
+        if source.startswith("./") and (container_path + "/").startswith(top + "/"):
+            return ROOT / source / container_path[len(top) :].lstrip("/")
+    return None
+
+
+def mounted_rule_files() -> list[Path]:
+    """The rule files Prometheus in compose loads: its rule_files, through the mounts."""
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text("utf-8"))
+    found = []
+    for pattern in config.get("rule_files") or []:
+        on_host = host_path(SERVICES["prometheus"], pattern)
+        assert on_host is not None, f"rule_files: {pattern} is not mounted from the project"
+        found += sorted(on_host.parent.glob(on_host.name))
+    return found
+
+
+def test_prometheus_loads_the_alerting_rules_the_tests_check() -> None:
+    assert RULES, "no rule files in deploy/prometheus/rules"
+    assert [path.resolve() for path in mounted_rule_files()] == [path.resolve() for path in RULES]
+
+
+def test_promtool_accepts_the_compose_prometheus_config_with_its_mounted_rules(
+    tmp_path: Path,
+) -> None:
+    promtool = prometheus_binary("promtool")
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text("utf-8"))
+    # The same file with the container's paths put back to the project's.
+    config["rule_files"] = [str(path) for path in mounted_rule_files()]
+    copy = tmp_path / "prometheus.yml"
+    copy.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+    checked = subprocess.run(
+        [promtool, "check", "config", str(copy)], capture_output=True, text=True, timeout=60
+    )
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS" in checked.stdout
+
+
 def test_grafana_reads_prometheus_and_loads_the_dashboard_from_where_it_is_mounted() -> None:
     datasources = yaml.safe_load(
         (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text("utf-8")
@@ -647,4 +692,8 @@ def test_every_metric_the_grafana_dashboard_plots_is_one_the_monitor_exports() -
     assert used, "the dashboard plots nothing"
     assert used <= exported_metric_names(), sorted(used - exported_metric_names())
     assert datasource_uids == {"prometheus"}
-    assert {"monitor_tension_index", "monitor_consumer_lag", "faust_events_runtime_ms"} <= used
+    assert {
+        "monitor_tension_index",
+        "monitor_consumer_lag",
+        "monitor_event_processing_seconds",
+    } <= used

@@ -71,6 +71,11 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+# The largest value the monitor produces from input it did not make (an archive's
+# item): under the 1 MiB that producers and brokers take by default, with room for
+# the record batch around it.
+MAX_RECORD_BYTES = 1_000_000
+
 # The most of a failed record's value and key a dead letter carries. A letter must
 # fit under the broker's record limit (1 MiB by default) whatever it reports on,
 # or the failure it records would be lost with it; a longer value is cut here and

@@ -80,15 +80,27 @@ def backtest(
 @settings_options(BOOTSTRAP, IDEMPOTENCE, PARTITIONS, accepts=KAFKA)
 @click.argument("archive", type=ARCHIVE)
 def ingest(settings: Settings, archive: Path) -> None:
-    """Publish archived items (JSON lines) into news.items, oldest first: a backfill."""
-    from monitor.escalation.archive import load_archive
+    """Publish archived items (JSON lines) into news.items, oldest first: a backfill.
+
+    A line that is not an item (not JSON, not valid, too large for a record) goes
+    to news.deadletter with its line number and reason; the others are published.
+    """
+    from monitor.escalation.archive import read_archive
     from monitor.escalation.replay import ingest as run_ingest
     from monitor.observe.progress import Progress
 
-    items = load_archive(archive)
+    items, rejected = read_archive(archive)
+    for line in rejected[:10]:
+        click.echo(f"{archive}:{line.number}: {line.reason}", err=True)
     with Progress("ingest", total=len(items), unit="items") as progress:
-        count = run(run_ingest(settings, items, progress.advance))
+        count = run(run_ingest(settings, items, progress.advance, rejected, archive.name))
     click.echo(f"published {count} items to news.items")
+    if rejected:
+        click.echo(
+            f"{len(rejected)} lines were not items: dead-lettered to news.deadletter"
+            f" (stage ingest, topic ingest:{archive.name}, offset = line number)",
+            err=True,
+        )
 
 
 @click.command()

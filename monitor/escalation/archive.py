@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from monitor.clock import event_time_of, utc_now
 from monitor.collect.identity import item_id as derive_item_id
 from monitor.collect.identity import revision as derive_revision
 from monitor.errors import MonitorError
-from schemas import EARLIEST_EVENT_TIME, ItemCollected, untrusted_time
+from monitor.records import MAX_RECORD_BYTES
+from schemas import EARLIEST_EVENT_TIME, ItemCollected, encode, untrusted_time
 from schemas.events import UtcDatetime, WebLink
 
 
@@ -69,22 +71,45 @@ def collected_from(archived: ArchivedItem, collected_at: datetime) -> ItemCollec
     )
 
 
-def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as lines:
+@dataclass(frozen=True)
+class RejectedLine:
+    """A line of an archive that is not an item: `monitor ingest` dead-letters it."""
+
+    number: int
+    line: bytes
+    reason: str
+
+
+def _objects(path: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | str]]:
+    """Each non-blank line with its object, or with the reason it is not one."""
+    with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
+            line = line.rstrip(b"\r\n")
             try:
-                value = json.loads(line)
+                value = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                yield number, line, f"not UTF-8 (byte {error.start})"
+                continue
             except json.JSONDecodeError as error:
-                raise ArchiveError(f"{path}:{number}: not JSON: {error.msg}") from error
-            if not isinstance(value, dict):
-                raise ArchiveError(f"{path}:{number}: expected a JSON object")
-            yield number, value
+                yield number, line, f"not JSON: {error.msg}"
+                continue
+            yield number, line, value if isinstance(value, dict) else "expected a JSON object"
 
 
 def load_archive(path: Path, now: datetime | None = None) -> list[ItemCollected]:
-    """Every item of the file, in file order.
+    """Every item of the file, in file order; a line that is not one is an error."""
+    items, rejected = read_archive(path, now)
+    if rejected:
+        raise ArchiveError(f"{path}:{rejected[0].number}: {rejected[0].reason}")
+    return items
+
+
+def read_archive(
+    path: Path, now: datetime | None = None
+) -> tuple[list[ItemCollected], list[RejectedLine]]:
+    """Every item of the file, in file order, and the lines that are not items.
 
     An archive has no collection time of its own: its items count as collected
     at the archive's latest trustworthy date (a fixed time keeps backtests
@@ -93,31 +118,44 @@ def load_archive(path: Path, now: datetime | None = None) -> list[ItemCollected]
     feed's, and is clamped to that time like a collector would.
     """
     now = now if now is not None else utc_now()
-    records: list[ItemCollected | tuple[int, ArchivedItem]] = []
-    for number, value in _objects(path):
+    records: list[tuple[int, bytes, ItemCollected | ArchivedItem]] = []
+    rejected: list[RejectedLine] = []
+    for number, line, value in _objects(path):
+        if isinstance(value, str):
+            rejected.append(RejectedLine(number, line, value))
+            continue
         try:
-            if "item_id" in value:
-                records.append(ItemCollected.model_validate(value))
-            else:
-                records.append((number, ArchivedItem.model_validate(value)))
+            model = ItemCollected if "item_id" in value else ArchivedItem
+            records.append((number, line, model.model_validate(value)))
         except ValidationError as error:
             reason = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" for e in error.errors()
             )
-            raise ArchiveError(f"{path}:{number}: {reason}") from error
-    dates = [r.event_time if isinstance(r, ItemCollected) else r[1].published for r in records]
+            rejected.append(RejectedLine(number, line, reason))
+    dates = [r.event_time if isinstance(r, ItemCollected) else r.published for _, _, r in records]
     known = [d for d in dates if d is not None and untrusted_time(d, now) is None]
     if not known and records:
         raise ArchiveError(f"{path}: no item has a trustworthy date; an archive needs at least one")
     latest = max(known) if known else None
     items = []
-    for record in records:
-        if isinstance(record, ItemCollected):
-            items.append(record)
-        else:
+    for number, line, record in records:
+        if isinstance(record, ArchivedItem):
             assert latest is not None
-            items.append(collected_from(record[1], latest))
-    return items
+            record = collected_from(record, latest)
+        if (size_problem := too_large(record)) is not None:
+            rejected.append(RejectedLine(number, line, size_problem))
+        else:
+            items.append(record)
+    rejected.sort(key=lambda line: line.number)
+    return items, rejected
+
+
+def too_large(item: ItemCollected) -> str | None:
+    """Why `item` cannot be a record on news.items, if its size is the reason."""
+    size = len(encode(item))
+    if size <= MAX_RECORD_BYTES:
+        return None
+    return f"an item of {size:,} bytes is larger than a record may be ({MAX_RECORD_BYTES:,})"
 
 
 def retold(source: Path, copies: int, destination: Path, years_apart: int = 3) -> Path:

@@ -18,15 +18,17 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
+from monitor.clock import utc_now
 from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.escalation.agent import dyad_records, tick_records
+from monitor.escalation.archive import ArchiveError, RejectedLine
 from monitor.escalation.backtest import BacktestResult, fold_log
 from monitor.escalation.escalate import tension_state_of
 from monitor.escalation.scoring import ScoringConfig
 from monitor.escalation.state import table_records
 from monitor.kafka import producer, publish, read_topic
-from monitor.records import Origin, Outgoing
+from monitor.records import Origin, Outgoing, RawRecord, dead_letter
 from monitor.tagging.rules import Rules
 from monitor.topics import (
     ALERTS_ESCALATIONS,
@@ -49,11 +51,29 @@ class ReplayError(MonitorError):
     """A replay cannot go ahead; the message says why."""
 
 
-async def ingest(settings: Settings, items: Sequence[ItemCollected], tick: Tick) -> int:
-    """Publish items to news.items, oldest first (ties by id), as a backfill."""
+async def ingest(
+    settings: Settings,
+    items: Sequence[ItemCollected],
+    tick: Tick,
+    rejected: Sequence[RejectedLine] = (),
+    source: str = "archive",
+) -> int:
+    """Publish items to news.items, oldest first (ties by id), as a backfill; the
+    lines of `source` that are not items go to news.deadletter (stage `ingest`,
+    topic `ingest:<source>`, offset the line number), so that nothing read is lost."""
     await ensure_topics(settings)
     ordered = sorted(items, key=lambda item: (item.event_time, item.item_id))
+    letters = [
+        dead_letter(
+            "ingest",
+            RawRecord(f"ingest:{source}", 0, line.number, None, line.line),
+            ArchiveError(line.reason),
+            utc_now,
+        )
+        for line in rejected
+    ]
     async with producer(settings) as client:
+        await publish(client, letters)
         for start in range(0, len(ordered), 500):
             batch = ordered[start : start + 500]
             await publish(client, [Outgoing.of(NEWS_ITEMS, i.item_id, i) for i in batch])

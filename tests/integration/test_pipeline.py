@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from monitor.topics import (
 from schemas import encode
 from tests.factories import item_collected, link_of, rss_document, rss_item
 from tests.feed_server import FeedServer
+from tests.integration.support import news_items, succeeds, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -252,6 +254,49 @@ async def test_an_item_whose_outputs_are_too_large_to_send_is_dead_lettered(
         return bool(json.loads(record.value)["item_id"] == good.item_id)
 
     await consume_until(settings, NEWS_TAGGED.name, lambda rs: any(map(of_the_good_item, rs)))
+
+
+async def test_ingest_dead_letters_the_lines_that_are_not_items_and_publishes_the_rest(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first = {
+        "id": "ingest-ok-1",
+        "title": "Aliyev and Putin talk by phone",
+        "published": "2025-08-01T10:00:00Z",
+    }
+    huge = {
+        "id": "ingest-huge",
+        "title": "Baku and Moscow " + "y" * 5_000_000,
+        "published": "2025-08-01T11:00:00Z",
+    }
+    last = {
+        "id": "ingest-ok-2",
+        "title": "Lavrov meets Bayramov in Moscow",
+        "published": "2025-08-01T12:00:00Z",
+    }
+    lines = [json.dumps(first), json.dumps(huge), "{not json", json.dumps(last)]
+    archive = tmp_path / "backfill.jsonl"
+    archive.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    output = await succeeds("ingest", str(archive), env=worker_env(settings), timeout_s=120)
+
+    assert "published 2 items" in output
+    items, _ = await news_items(settings)
+    assert {"ingest-ok-1", "ingest-ok-2"} <= {item.guid for item in items}
+    assert "ingest-huge" not in {item.guid for item in items}
+    letters = [
+        json.loads(record.value)
+        async for record in read_topic(settings, NEWS_DEADLETTER)
+        if json.loads(record.value)["topic"] == "ingest:backfill.jsonl"
+    ]
+    by_line = {letter["offset"]: letter for letter in letters}
+    assert set(by_line) == {2, 3}
+    assert by_line[2]["value_bytes"] == len(lines[1].encode())
+    assert by_line[2]["value_sha256"] == _sha256(lines[1].encode())
+    assert by_line[2]["value_truncated"] is True
+    assert "larger than a record may be" in by_line[2]["error"]
+    assert base64.b64decode(by_line[3]["value_b64"]) == b"{not json"
+    assert by_line[3]["error"].startswith("not JSON")
 
 
 def _sha256(data: bytes) -> str:

@@ -6,7 +6,9 @@ uninterrupted run reaches, without counting anything twice.
 
 from __future__ import annotations
 
+import random
 import signal
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,9 +19,11 @@ from monitor.escalation.archive import load_archive, retold
 from monitor.escalation.backtest import BacktestResult, backtest
 from monitor.escalation.escalate import tension_state_of
 from monitor.escalation.scoring import ScoringConfig
+from monitor.kafka import read_topic
 from monitor.streams import create_pipeline
 from monitor.tagging.rules import load_rules
-from schemas import ItemCollected
+from monitor.topics import NEWS_DEADLETTER, NEWS_TAGGED
+from schemas import ItemCollected, ItemTagged, decode
 from tests.corpus import DEV_CORPUS
 from tests.integration.support import (
     last_escalated,
@@ -103,3 +107,58 @@ async def test_a_worker_killed_mid_stream_resumes_without_counting_anything_twic
     assert {n.notice_id for n in delivered} == {n.notice_id for n in result.notices}
     assert result.state.clock is not None
     assert result.state.clock > min(i.event_time for i in items) + timedelta(days=365 * 6)
+
+
+async def tagged_ids(settings: Settings) -> list[str]:
+    return [decode(ItemTagged, r.value).item_id async for r in read_topic(settings, NEWS_TAGGED)]
+
+
+async def test_a_worker_killed_five_times_at_random_points_loses_nothing(
+    own_broker_settings: Settings, tmp_path: Path
+) -> None:
+    """SIGKILL five times while the stream is under way; a sixth worker finishes it."""
+    settings = own_broker_settings
+    archive = retold(DEV_CORPUS, 4, tmp_path / "timeline.jsonl")
+    items, result = expected(archive)
+    last = last_escalated(result)
+    await run_ingest(settings, archive)
+    seed = random.randrange(2**32)
+    # Where to kill: after this many records on news.tagged, a different spread each run.
+    targets = sorted(random.Random(seed).sample(range(len(items) // 20, len(items) * 9 // 10), 5))
+
+    for target in targets:
+        worker = await monitor("worker", env=worker_env(settings))
+        try:
+            await eventually(
+                lambda: tagged_ids(settings), lambda t, at=target: len(t) >= at, timeout_s=120
+            )
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            await worker.communicate()
+
+    worker = await monitor("worker", env=worker_env(settings))
+    try:
+        await until_escalated(settings, last, timeout_s=180)
+        tagged = await eventually(
+            lambda: tagged_ids(settings), lambda t: set(t) >= {i.item_id for i in items}
+        )
+    finally:
+        code, output = await stop(worker)
+    assert code == 0, output
+
+    context = f"seed {seed}, kills after {targets} tagged records"
+    assert set(tagged) == {i.item_id for i in items}, context
+    delivered = Counter(n.notice_id for n in await notices(settings))
+    assert set(delivered) == {n.notice_id for n in result.notices}, context
+    # docs/escalation.md: a crash may deliver the notices of the records in flight
+    # again, each at most once more per crash; never a notice the log does not give.
+    repeats = sum(delivered.values()) - len(delivered)
+    assert max(delivered.values()) <= 1 + len(targets), (context, delivered.most_common(3))
+    assert repeats <= 2 * len(targets), (context, repeats)
+    letters = [r async for r in read_topic(settings, NEWS_DEADLETTER)]
+    assert letters == [], context
+    final = (await states(settings))[-1]
+    uninterrupted = tension_state_of(result.state, result.scoring, last)
+    assert final.model_dump(exclude={"last_item_id"}) == uninterrupted.model_dump(
+        exclude={"last_item_id"}
+    ), context

@@ -101,9 +101,14 @@ async def read_topic(
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(spec.name)
-        if not partitions:
+        while not partitions:
             await consumer._client.force_metadata_update()  # first contact may not know it yet
             partitions = consumer.partitions_for_topic(spec.name) or set()
+            if partitions:
+                break
+            if not follow:
+                return  # no such topic (yet): nothing to read
+            await asyncio.sleep(poll_timeout_ms / 1000)  # a follower waits for it to appear
         assigned = [TopicPartition(spec.name, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         end_offsets: dict[TopicPartition, int] = await consumer.end_offsets(assigned)

@@ -17,7 +17,7 @@ from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import producer
-from monitor.observe.broker_watch import BrokerWatch
+from monitor.observe.broker_watch import BrokerMemory, BrokerWatch
 from monitor.observe.metrics import Metrics, instrument
 from monitor.streams import create_pipeline
 from monitor.tagging.rules import Rules
@@ -65,7 +65,9 @@ async def run_worker(
         pipeline.rules.version,
         "compiled" if tagging.COMPILED else "pure-Python (slower: the extension was not built)",
     )
-    watch = asyncio.create_task(BrokerWatch(settings.bootstrap, metrics).run(stop))
+    watch = asyncio.create_task(
+        BrokerWatch(settings.bootstrap, metrics, memory=BrokerMemory(settings.data_dir)).run(stop)
+    )
     failed = pipeline.failed
     try:
         await first_of(stop.wait(), failed.happened.wait())
@@ -117,7 +119,11 @@ async def run_collector(
                 on_round(report)
             return [report]
         # A running collector also watches the broker (monitor run: the worker does).
-        watch = BrokerWatch(settings.bootstrap, metrics) if metrics is not None else None
+        watch = (
+            BrokerWatch(settings.bootstrap, metrics, memory=BrokerMemory(settings.data_dir))
+            if metrics is not None
+            else None
+        )
         watching = asyncio.create_task(watch.run(stop)) if watch is not None else None
         try:
             await collector.run(stop, on_round)

@@ -11,15 +11,15 @@ import click
 
 from monitor.cli.options import option, settings_options
 from monitor.cli.running import run
-from monitor.cli.settings import APP_ID, BOOTSTRAP, KAFKA, SCORING, THRESHOLDS
+from monitor.cli.settings import APP_ID, BOOTSTRAP, DATA_DIR, KAFKA, SCORING, THRESHOLDS
 from monitor.config import Settings
 
 if TYPE_CHECKING:
     from monitor.observe.health import HealthReport
 
 # The app id names the workers' table topic, whose records both count; the thresholds
-# say what needs attention.
-OPERATOR = (BOOTSTRAP, APP_ID, *THRESHOLDS)
+# say what needs attention; the data directory remembers the broker's cluster id.
+OPERATOR = (BOOTSTRAP, APP_ID, DATA_DIR, *THRESHOLDS)
 
 
 @click.command()

@@ -217,7 +217,8 @@ DATA_DIR = option(
     env="MONITOR_DATA_DIR",
     setting="data_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Faust's working directory.",
+    help="Working directory: Faust's, the embedded broker's journal (monitor run),"
+    " and the broker's cluster id last seen (brokers.json: resets are noticed across restarts).",
 )
 WEB_PORT = option(
     "--web-port",

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from monitor.config import Settings
 from monitor.kafka import read_topic
+from monitor.observe.broker_watch import BrokerMemory, BrokerSeen, cluster_id_of
 from monitor.topics import (
     FEEDS_HEALTH,
     NEWS_DEADLETTER,
@@ -166,6 +167,8 @@ class GroupLag:
 
     group: str
     by_topic: dict[str, int]
+    # Records committed past the end of a topic: the broker lost what it had acked.
+    ahead: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -179,12 +182,17 @@ def group_lags(
     lags = []
     for group, offsets in sorted(committed.items()):
         by_topic: dict[str, int] = {}
+        ahead: dict[str, int] = {}
         for tp, offset in offsets.items():
             if offset < 0 or tp not in end_offsets:
                 continue  # the group does not read this partition
             by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(0, end_offsets[tp] - offset)
+            if offset > end_offsets[tp]:
+                ahead[tp.topic] = ahead.get(tp.topic, 0) + offset - end_offsets[tp]
         if by_topic:
-            lags.append(GroupLag(group, dict(sorted(by_topic.items()))))
+            lags.append(
+                GroupLag(group, dict(sorted(by_topic.items())), dict(sorted(ahead.items())))
+            )
     return lags
 
 
@@ -197,6 +205,7 @@ class HealthReport:
     dead_letters: DeadLetterSummary
     records: dict[str, int]  # topic → records kept (end minus beginning offsets)
     thresholds: Thresholds
+    broker: BrokerSeen | None = None  # as the data directory remembers it (BrokerMemory)
 
     def attention(self) -> list[str]:
         """Why someone should look, one reason a line; empty when all is well."""
@@ -211,6 +220,21 @@ class HealthReport:
                     f"consumer group {lag.group} is {lag.total} records behind"
                     f" (more than {self.thresholds.max_lag})"
                 )
+        for lag in self.lags:
+            for topic, records in lag.ahead.items():
+                reasons.append(
+                    f"consumer group {lag.group} has committed {records} records past the end"
+                    f" of {topic}: the broker lost records it had acknowledged"
+                )
+        last_reset = self.broker.resets[-1] if self.broker and self.broker.resets else None
+        if last_reset and self.checked_at - datetime.fromisoformat(last_reset.at) < (
+            self.thresholds.dead_letter_window
+        ):
+            reasons.append(
+                f"the broker came back as another cluster at {last_reset.at[:16]} (was"
+                f" {last_reset.was}): what it held before is gone unless its data directory"
+                " was kept; restart the roles and replay archives if needed"
+            )
         if not self.feeds:
             reasons.append("no feed poll recorded on feeds.health: is a collector running?")
         stale = [feed.source for feed in self.feeds if feed.stale]
@@ -229,6 +253,7 @@ class HealthReport:
             "checked_at": self.checked_at.isoformat(),
             "states": [state.model_dump(mode="json") for state in self.states],
             "consumer_lag": {lag.group: {"total": lag.total, **lag.by_topic} for lag in self.lags},
+            "broker": None if self.broker is None else asdict(self.broker),
             "feeds": [
                 {
                     "source": f.source,
@@ -364,6 +389,8 @@ async def check_health(settings: Settings, now: datetime, thresholds: Thresholds
     states = await _decoded(settings, TENSION_STATE, TensionState)
     polls, silences = await feed_events(settings)
     letters = await _decoded(settings, NEWS_DEADLETTER, DeadLetter)
+    memory = BrokerMemory(settings.data_dir)
+    memory.remember(settings.bootstrap, await cluster_id_of(settings.bootstrap))
     return HealthReport(
         checked_at=now,
         states=latest_per_dyad(states),
@@ -372,4 +399,5 @@ async def check_health(settings: Settings, now: datetime, thresholds: Thresholds
         dead_letters=summarize_dead_letters(letters, now, thresholds.dead_letter_window),
         records=dict(sorted(records.items())),
         thresholds=thresholds,
+        broker=memory.seen(settings.bootstrap),
     )

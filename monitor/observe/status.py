@@ -56,6 +56,11 @@ def format_status(report: HealthReport) -> str:
             f"  stale        {feed.source}: last success {_ago(feed.last_success, now)},"
             f" {feed.consecutive_errors} error(s) in a row{why}"
         )
+    broker = report.broker
+    if broker is not None:
+        resets = f", {len(broker.resets)} reset(s) seen" if broker.resets else ""
+        since = broker.since[:16].replace("T", " ")
+        lines.append(f"broker         cluster {broker.cluster_id} since {since} UTC{resets}")
     letters = report.dead_letters
     reasons = ", ".join(f"{reason} ×{n}" for reason, n in letters.by_reason.items())
     lines.append(

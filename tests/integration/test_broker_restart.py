@@ -22,7 +22,7 @@ from monitor.escalation.archive import load_archive
 from monitor.escalation.backtest import backtest, fold_log, in_log_order
 from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import read_topic
-from monitor.observe.broker_watch import BrokerWatch
+from monitor.observe.broker_watch import BrokerMemory, BrokerWatch
 from monitor.observe.metrics import Metrics
 from monitor.tagging.rules import load_rules
 from monitor.topics import NEWS_ITEMS, ensure_topics
@@ -31,6 +31,7 @@ from tests.integration.support import (
     monitor,
     notices,
     run_ingest,
+    run_monitor,
     states,
     stop,
     until_escalated,
@@ -220,3 +221,35 @@ async def test_a_broker_that_comes_back_empty_is_said_so_in_the_log_and_the_metr
     assert metrics.registry.get_sample_value("monitor_broker_resets_total") == 1
     assert watch.cluster_id == broker.cluster_id
     assert "came back as another cluster" in caplog.text
+
+
+async def test_a_reset_seen_by_no_running_process_is_found_by_the_next_one_and_by_status(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker is reset while nothing watches it: the data directory remembers the
+    old cluster, so the next worker logs it and `monitor status` says so."""
+    env = {"MONITOR_DATA_DIR": str(tmp_path / "data")}
+    broker = EmbeddedBroker()
+    await broker.start()
+    try:
+        env["MONITOR_KAFKA_BOOTSTRAP"] = broker.bootstrap
+        before = await run_monitor("status", env=env)
+        assert f"cluster {broker.cluster_id} since" in before[1], before[1]
+        old_cluster = broker.cluster_id
+        await broker.stop()
+        broker = EmbeddedBroker(port=broker.port)  # no data directory: another, empty log
+        await broker.start()
+
+        watch = BrokerWatch(broker.bootstrap, Metrics(), memory=BrokerMemory(tmp_path / "data"))
+        with caplog.at_level(logging.ERROR, logger="monitor.observe.broker_watch"):
+            await watch.check()
+        code, output = await run_monitor("status", env=env)
+    finally:
+        await broker.stop()
+    assert watch.resets == 1
+    assert "came back as another cluster" in caplog.text
+    assert code == 1, output
+    assert f"cluster {broker.cluster_id} since" in output
+    assert "1 reset(s) seen" in output
+    assert "came back as another cluster at" in output
+    assert f"(was {old_cluster})" in output

@@ -200,3 +200,15 @@ def test_a_feed_the_collector_reported_silent_is_stale_until_it_brings_something
     assert "nothing new since" in format_status(report(feeds=(quiet,)))
     assert back.stale is False
     assert back.silent_since is None
+
+
+def test_a_group_committed_past_the_end_of_a_topic_means_the_broker_lost_records() -> None:
+    lags = group_lags(
+        {"monitor": {TopicPartition("news.items", 0): 1200}},
+        {TopicPartition("news.items", 0): 3},
+    )
+    reasons = report(lags=tuple(lags)).attention()
+    (reason,) = [r for r in reasons if "past the end" in r]
+    assert "monitor has committed 1197 records past the end of news.items" in reason
+    assert "lost records it had acknowledged" in reason
+    assert not [r for r in report().attention() if "past the end" in r]

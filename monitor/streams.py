@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -137,6 +138,44 @@ def faust_broker_urls(bootstrap: str) -> list[str]:
 
 
 @dataclass
+class _Pending:
+    event: faust.EventT[bytes]
+    settled: bool = False
+
+
+class InOrderAcks:
+    """Acks a stream's events in the order they were read, per partition.
+
+    Outputs are acknowledged by the broker in their own time, so two records'
+    acks can come in either order; and Faust's commit, given the acked offsets
+    C+1… while C (the committed offset, the next to read) is not acked yet,
+    commits past C (`Consumer._new_offset` tests for a gap of more than one). A
+    rebalance or a restart in that moment would skip C for good: so no record is
+    acked before the ones read before it.
+    """
+
+    def __init__(self, stream: faust.StreamT[bytes]) -> None:
+        self.stream = stream
+        self.pending: dict[Any, deque[_Pending]] = defaultdict(deque)
+
+    def expect(self, event: faust.EventT[bytes]) -> _Pending:
+        """Called for each event as it is read: its place in the order."""
+        slot = _Pending(event)
+        self.pending[event.message.tp].append(slot)
+        return slot
+
+    async def settled(self, slot: _Pending) -> None:
+        """`slot`'s outputs are delivered: ack it once every earlier one is."""
+        slot.settled = True
+        queue = self.pending[slot.event.message.tp]
+        ready = []
+        while queue and queue[0].settled:
+            ready.append(queue.popleft().event)
+        for event in ready:
+            await self.stream.ack(event)
+
+
+@dataclass
 class DeliveryFailure:
     """Set when a delivery failed for good: the worker must stop (see create_pipeline)."""
 
@@ -254,7 +293,7 @@ def create_pipeline(
 
     async def deliver(
         stage: str,
-        stream: faust.StreamT[bytes],
+        acks: InOrderAcks,
         event: faust.EventT[bytes],
         record: RawRecord,
         produced: Awaitable[list[asyncio.Future[Any]]],
@@ -268,6 +307,7 @@ def create_pipeline(
         the broker refuses for good (a record too large) makes the input a dead
         letter: every input ends as output or as a dead letter.
         """
+        slot = acks.expect(event)
         try:
             in_flight = await produced
         except Exception as error:
@@ -278,17 +318,17 @@ def create_pipeline(
             await dead_letter_instead(stage, record, refusal)
             in_flight = []
         if not in_flight:
-            await stream.ack(event)
+            await acks.settled(slot)
             return True
-        settled = asyncio.ensure_future(settle(stage, stream, event, record, in_flight))
+        settled = asyncio.ensure_future(settle(stage, acks, slot, record, in_flight))
         settling.add(settled)
         settled.add_done_callback(settling.discard)
         return True
 
     async def settle(
         stage: str,
-        stream: faust.StreamT[bytes],
-        event: faust.EventT[bytes],
+        acks: InOrderAcks,
+        slot: _Pending,
         record: RawRecord,
         in_flight: list[asyncio.Future[Any]],
     ) -> None:
@@ -300,7 +340,7 @@ def create_pipeline(
                 fail(errors[0])  # left unacked: read again after the restart
                 return
             await dead_letter_instead(stage, record, refusal)
-        await stream.ack(event)
+        await acks.settled(slot)
 
     def raw(event: faust.EventT[bytes]) -> RawRecord:
         message = event.message
@@ -339,6 +379,7 @@ def create_pipeline(
     async def tagger(stream: faust.StreamT[bytes]) -> None:
         # Acked by hand, once what a record produced is delivered (see deliver).
         unacked = cast(faust.Stream[bytes], stream).noack()
+        acks = InOrderAcks(unacked)
         async for event in unacked.events():
             record = raw(event)
             step = await attempt("tagger", record, lambda r: tag_record(r, rules))
@@ -350,24 +391,26 @@ def create_pipeline(
             else:
                 assert isinstance(step.incoming, ItemCollected)
                 outgoing = step.outgoing + dyad_records(step.incoming, step.tagged, record.origin)
-            if not await deliver("tagger", unacked, event, record, send_all(outgoing)):
+            if not await deliver("tagger", acks, event, record, send_all(outgoing)):
                 return
 
     @app.agent(topics[TENSION_BY_DYAD.name], name="escalator", concurrency=1)
     async def escalator(stream: faust.StreamT[bytes]) -> None:
         # Acked by hand: a record's offset may be committed only once the state it
         # produced is in the changelog. Acking when that write is acknowledged, not
-        # waiting for it, lets the next record be folded meanwhile; Faust commits no
-        # further than the first record not yet acked.
+        # waiting for it, lets the next record be folded meanwhile; acks go in read
+        # order (InOrderAcks), so no commit passes a record not yet acknowledged.
         unacked = cast(faust.Stream[bytes], stream).noack()
+        acks = InOrderAcks(unacked)
         async for event in unacked.events():
             record = raw(event)
             step = await attempt("escalator", record, lambda r: escalate_record(r, states, scoring))
-            if step is None:
-                await unacked.ack(event)
-                continue
-            if not await deliver("escalator", unacked, event, record, fold(step)):
+            produced = fold(step) if step is not None else nothing()
+            if not await deliver("escalator", acks, event, record, produced):
                 return
+
+    async def nothing() -> list[asyncio.Future[Any]]:
+        return []
 
     async def fold(step: EscalationStep) -> list[asyncio.Future[Any]]:
         """Send a step's notices, acknowledged, then save and send the state that says

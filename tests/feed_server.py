@@ -14,15 +14,17 @@ import asyncio
 import contextlib
 import hashlib
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 
 from monitor.collect.guard import NetworkPolicy
+from monitor.web import serving
 
 FEED_ETAG = '"feed-v1"'
 FEED_LAST_MODIFIED = "Tue, 30 Apr 2024 10:00:00 GMT"
@@ -246,3 +248,23 @@ async def serve_hostile(host: str = "127.0.0.1") -> AsyncIterator[FeedServer]:
     app[SERVER] = feed_server
     async with server:
         yield feed_server
+
+
+@asynccontextmanager
+async def serve_files(
+    root: Path, files: Iterable[Path], content_type_of: Callable[[Path], str]
+) -> AsyncIterator[str]:
+    """Serve `files` (under `root`) at their relative paths, each with the Content-Type
+    `content_type_of` gives it, as a static web server would; yields the base URL."""
+    served = {path.relative_to(root).as_posix(): path for path in files}
+
+    async def file(request: web.Request) -> web.Response:
+        path = served.get(request.match_info["path"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=path.read_bytes(), headers={"Content-Type": content_type_of(path)})
+
+    app = web.Application()
+    app.router.add_get("/{path:.+}", file)
+    async with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"

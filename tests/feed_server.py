@@ -77,6 +77,8 @@ class FeedServer:
     # name → document served at /doc/{name} with an ETag of its content; tests
     # change them between polls.
     documents: dict[str, bytes] = field(default_factory=dict)
+    # name → the Content-Type a document is served with, when not RSS's.
+    content_types: dict[str, str] = field(default_factory=dict)
     # Compressed bytes each bomb response got out before the client hung up.
     bomb_bytes_sent: list[int] = field(default_factory=list)
     # /slow requests being answered right now, and the most there ever were at once.
@@ -91,8 +93,11 @@ class FeedServer:
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
 
-    def serve(self, name: str, body: bytes) -> str:
+    def serve(self, name: str, body: bytes, content_type: str = "application/rss+xml") -> str:
+        """Serve `body` at /doc/{name} as `content_type` (the header as given, charset and
+        all, and no Content-Encoding whatever the bytes are); returns its URL."""
         self.documents[name] = body
+        self.content_types[name] = content_type
         return self.url(f"/doc/{name}")
 
     def paths(self) -> list[str]:
@@ -159,17 +164,24 @@ async def _trickle(request: web.Request) -> web.StreamResponse:
 
 
 async def _bomb(request: web.Request) -> web.StreamResponse:
-    """1 GiB of zeros, gzip- or deflate-compressed on the fly, for as long as the client reads."""
+    """1 GiB of zeros, gzip- or deflate-compressed on the fly, for as long as the client reads.
+
+    /bomb/undeclared-gzip sends the gzip bytes without a Content-Encoding header:
+    the client's HTTP library does not inflate it, the collector does. `?mib=N`
+    makes a smaller bomb (N MiB of zeros), whose compressed bytes all fit in a
+    small body cap, so that the cap is met while inflating.
+    """
     encoding = request.match_info["encoding"]
-    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    wbits = zlib.MAX_WBITS if encoding == "deflate" else 16 + zlib.MAX_WBITS
     compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
-    response = web.StreamResponse(
-        headers={"Content-Type": "application/xml", "Content-Encoding": encoding}
-    )
+    headers = {"Content-Type": "application/xml"}
+    if encoding in ("gzip", "deflate"):
+        headers["Content-Encoding"] = encoding
+    response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     sent = 0
     with contextlib.suppress(ConnectionError, asyncio.CancelledError):  # the client hung up
-        for _ in range(BOMB_UNCOMPRESSED_BYTES // len(_MIB)):
+        for _ in range(int(request.query.get("mib", BOMB_UNCOMPRESSED_BYTES // len(_MIB)))):
             chunk = compressor.compress(_MIB)
             sent += len(chunk)
             await response.write(chunk)
@@ -209,13 +221,15 @@ async def _slow(request: web.Request) -> web.Response:
 
 
 async def _document(request: web.Request) -> web.Response:
-    body = request.app[SERVER].documents.get(request.match_info["name"])
+    server, name = request.app[SERVER], request.match_info["name"]
+    body = server.documents.get(name)
     if body is None:
         raise web.HTTPNotFound()
     etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={"ETag": etag})
-    return web.Response(body=body, content_type="application/rss+xml", headers={"ETag": etag})
+    content_type = server.content_types.get(name, "application/rss+xml")
+    return web.Response(body=body, headers={"ETag": etag, "Content-Type": content_type})
 
 
 @asynccontextmanager

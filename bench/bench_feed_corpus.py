@@ -1,6 +1,6 @@
 """One `monitor collect --once` over the real-world feed corpus, as a new user would run it.
 
-    .venv/bin/python bench/bench_feed_corpus.py [--details]
+    .venv/bin/python bench/bench_feed_corpus.py [--details] [--against REV] [--rounds 2]
 
 Every file of tests/data/feeds-real is served over local HTTP with the
 Content-Type its extension suggests, a catalogue lists them all, and one
@@ -12,15 +12,23 @@ against a reference reader (feedparser for XML, plain `json` for JSON Feed):
 - feeds failed, split into "not a feed" (the reference finds no feed either)
   and "good feed failed", with the errors grouped;
 - the wall time of the child process and its peak resident memory.
+
+With `--against REV`, the same run is made with the collector's code as of git
+revision REV (its `monitor` and `schemas`, put in a temporary folder and
+imported instead of the installed ones), alternating with the current code for
+`--rounds` rounds each, so that the two are measured side by side on the same
+noisy machine; the counts are reported for both, the time as the best round.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import re
-import resource
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections import Counter
@@ -60,30 +68,60 @@ class Run:
     published: Counter[str]
 
 
-async def collect_once(urls: list[str], workdir: Path) -> Run:
+# The child runs `monitor.cli` from `root` when given (the installed package's import
+# hook removed, so that the older code is what runs), and writes its own peak
+# resident set size on exit: the broker and the file server are not counted.
+_CHILD = """
+import atexit, resource, runpy, sys
+out, root = sys.argv.pop(1), sys.argv.pop(1)
+if root:
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
+    sys.path.insert(0, root)
+def peak():
+    with open(out, "w") as f:
+        f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+atexit.register(peak)
+sys.argv[0] = "monitor"
+runpy.run_module("monitor.cli", run_name="__main__")
+"""
+
+
+async def collect_once(urls: list[str], workdir: Path, code: Path | None = None) -> Run:
     catalogue = workdir / "feeds.toml"
     catalogue.write_text(catalogue_toml(urls), encoding="utf-8")
+    peak_file = workdir / "peak-rss-kib"
     async with EmbeddedBroker() as broker:
         settings = Settings(bootstrap=broker.bootstrap)
         await ensure_topics(settings)
         started = time.perf_counter()
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "monitor.cli", "collect", "--once",
-            "--feeds", str(catalogue), "--bootstrap", broker.bootstrap,
+            sys.executable, "-c", _CHILD, str(peak_file), str(code or ""),
+            "collect", "--once", "--feeds", str(catalogue), "--bootstrap", broker.bootstrap,
             "--allow-network", "127.0.0.1/32",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         output, _ = await child.communicate()
         seconds = time.perf_counter() - started
-        # The largest resident set of any child reaped so far: the broker is still running.
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         polls = {poll.feed_url: poll async for poll in _decoded_polls(settings)}
         published: Counter[str] = Counter()
         async for record in read_topic(settings, NEWS_ITEMS):
             item = decode_news_item(record.value)
             if isinstance(item, ItemCollected):
                 published[item.feed_url] += 1
+    peak_kib = int(peak_file.read_text()) if peak_file.exists() else 0
     return Run(seconds, peak_kib / 1024, child.returncode or 0, output.decode(), polls, published)
+
+
+def checkout(revision: str, into: Path) -> Path:
+    """The collector's code (monitor, schemas) as of `revision`, in `into`."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", revision, "monitor", "schemas"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
 
 
 async def _decoded_polls(settings: Settings) -> AsyncIterator[FeedPolled]:
@@ -151,14 +189,36 @@ def report(refs: dict[Path, Reference], urls: dict[Path, str], run: Run, details
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--details", action="store_true", help="list the feeds behind each count")
+    parser.add_argument("--against", metavar="REV", help="also run the code of git revision REV")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds each, with --against")
     args = parser.parse_args()
     files = corpus_files()
     refs = references(files)
     with tempfile.TemporaryDirectory() as workdir:
+        contestants: dict[str, Path | None] = {"current code": None}
+        if args.against:
+            baseline = checkout(args.against, Path(workdir) / "baseline")
+            contestants = {f"at {args.against}": baseline, **contestants}
+        rounds = args.rounds if args.against else 1
+        runs: dict[str, list[Run]] = {name: [] for name in contestants}
         async with serve_files(FEEDS_REAL, files, content_type_of) as base:
             urls = {path: f"{base}/{path.relative_to(FEEDS_REAL).as_posix()}" for path in files}
-            run = await collect_once(list(urls.values()), Path(workdir))
-    report(refs, urls, run, args.details)
+            for _ in range(rounds):
+                for name, code in contestants.items():
+                    runs[name].append(await collect_once(list(urls.values()), Path(workdir), code))
+    for name, measured in runs.items():
+        print(f"== {name}")
+        best = min(measured, key=lambda run: run.seconds)
+        report(refs, urls, best, args.details)
+    if args.against:
+        (before, *_), (after, *_) = (
+            sorted(measured, key=lambda run: run.seconds) for measured in runs.values()
+        )
+        print(
+            f"time ratio current / baseline: {after.seconds / before.seconds:.2f}"
+            f" (best of {rounds} rounds each), peak RSS ratio:"
+            f" {after.peak_rss_mib / before.peak_rss_mib:.2f}"
+        )
 
 
 if __name__ == "__main__":

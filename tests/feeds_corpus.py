@@ -12,10 +12,12 @@ import gzip
 import io
 import json
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.sax import SAXParseException
 
 import feedparser
 
@@ -56,6 +58,9 @@ class Reference:
     # Of those, entries with neither a title nor any text: nothing to publish.
     without_text: int
     kind: str  # "json-feed", "xml-feed" or "not a feed"
+    # Entries with text that share their id (or, without one, their link) with
+    # another entry of the document that says something else: distinct stories.
+    sharing: int = 0
 
 
 def _text(value: Any) -> str:
@@ -115,11 +120,24 @@ def reference_of(body: bytes, content_type: str) -> Reference:
         except ValueError:
             found = None
         return found or Reference(False, 0, 0, "not a feed")
-    parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-type": content_type})
+    # Counting needs neither feedparser's sanitiser nor its link resolution (the most
+    # of its time on large documents).
+    parsed = feedparser.parse(
+        io.BytesIO(body),
+        response_headers={"content-type": content_type},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
     keys = {_entry_key(entry) for entry in parsed.get("entries") or ()}
     without_text = sum(1 for key in keys if not any(key[2:]))
-    is_feed = bool(parsed.get("version")) or bool(keys)
-    return Reference(is_feed, len(keys), without_text, "xml-feed" if is_feed else "not a feed")
+    by_name = Counter(key[0] or key[1] for key in keys if any(key[2:]) and (key[0] or key[1]))
+    sharing = sum(count for count in by_name.values() if count > 1)
+    well_formed = not isinstance(parsed.get("bozo_exception"), SAXParseException)
+    # A feed: something to read in it, or a well-formed document feedparser recognises
+    # (an empty feed is a feed). Broken markup with nothing readable is not.
+    is_feed = len(keys) > without_text or (bool(parsed.get("version")) and well_formed)
+    kind = "xml-feed" if is_feed else "not a feed"
+    return Reference(is_feed, len(keys), without_text, kind, sharing)
 
 
 def references(files: Iterable[Path]) -> dict[Path, Reference]:

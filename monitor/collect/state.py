@@ -96,10 +96,11 @@ def classify(
 
     An id never published is new, a known id with another revision is updated,
     the same id and revision is seen. Seen too: the same item under an id it had
-    before (`former_ids`), and the same article another feed published in the
-    same words (`elsewhere`: revision → key of the feed that published it; a
-    revision covers title, summary and link). The same link in other words is
-    this feed's own item, never an update of the other feed's.
+    before (`former_ids`), and a guid-less item another feed published with the
+    same link in the same words (`elsewhere`: revision → key of the feed that
+    published it; a revision covers title, summary and link), which is one
+    article syndicated twice. The same link in other words is this feed's own
+    item, never an update of the other feed's.
     """
     fresh: dict[str, ItemCollected] = {}
     new = updated = seen = 0
@@ -126,8 +127,10 @@ def _seen_before(
 ) -> bool:
     if any(remembered.get(former) == item.revision for former in former_ids(item)):
         return True
-    if not item.link:
-        return False  # without a link, the same words in two feeds are two items
+    if (item.guid or "").strip() or not item.link:
+        # A guid is the feed's own name for its item: two outlets carrying one wire
+        # story are two sources. Without a link, the same words are two items too.
+        return False
     published_by = elsewhere.get(item.revision)
     return published_by is not None and published_by != state_key(item.feed_url)
 

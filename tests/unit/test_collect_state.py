@@ -95,6 +95,13 @@ def test_the_same_link_in_other_words_from_another_feed_is_an_item_of_its_own() 
     assert (new, updated) == (1, 0)
 
 
+def test_two_feeds_naming_the_same_article_by_their_own_guids_publish_it_twice() -> None:
+    # Two outlets carrying one wire story are two sources; the escalation counts both.
+    fresh, _, _, _ = classify([item("i-mine", guid="mine-1", link=LINK)], {}, {"r-1": OTHER_FEED})
+
+    assert [i.item_id for i in fresh] == ["i-mine"]
+
+
 def test_without_a_link_the_same_words_in_two_feeds_are_two_items() -> None:
     # "Live updates" from two outlets are two items.
     fresh, new, _, _ = classify([item("i-mine")], {}, {"r-1": OTHER_FEED})

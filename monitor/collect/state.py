@@ -213,9 +213,14 @@ def decide(
     validators = outcome.validators
     published = state.published
     if to_publish or polled.status == "ok":
-        # Former ids of items still served are still in use: never forgotten either.
         in_document = {item.item_id for item in outcome.items}
-        in_document.update(former for item in outcome.items for former in former_ids(item))
+        # An item remembered under a former id still uses it: never forgotten either.
+        in_document.update(
+            former
+            for item in outcome.items
+            if item.item_id not in state.published
+            for former in former_ids(item)
+        )
         published = remember(state.published, to_publish, in_document, remembered_items)
     after = state.model_copy(
         update={

@@ -2,7 +2,8 @@
 
 The id is what makes redelivery and re-polling harmless downstream (every effect
 is keyed by it), so it must not depend on anything that changes between polls:
-not the poll time, not the order of entries, not cosmetic URL differences.
+not the poll time, not the order of entries, not cosmetic URL differences. The
+rule in full is in docs/collectors.md ("Identity and updates").
 """
 
 from __future__ import annotations

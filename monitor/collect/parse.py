@@ -1,4 +1,5 @@
-"""Feed bytes → ItemCollected events: feedparser on the bytes, then plain text, ids and times.
+"""Feed bytes → ItemCollected events: feedparser (or the JSON Feed reader) on the bytes,
+then plain text, ids and times.
 
 Pure: no I/O, no clock (the collection time is an argument). Never raises on a
 document, however broken: what it cannot use becomes an error or a warning.

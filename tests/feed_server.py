@@ -14,15 +14,17 @@ import asyncio
 import contextlib
 import hashlib
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 
 from monitor.collect.guard import NetworkPolicy
+from monitor.web import serving
 
 FEED_ETAG = '"feed-v1"'
 FEED_LAST_MODIFIED = "Tue, 30 Apr 2024 10:00:00 GMT"
@@ -75,6 +77,8 @@ class FeedServer:
     # name → document served at /doc/{name} with an ETag of its content; tests
     # change them between polls.
     documents: dict[str, bytes] = field(default_factory=dict)
+    # name → the Content-Type a document is served with, when not RSS's.
+    content_types: dict[str, str] = field(default_factory=dict)
     # Compressed bytes each bomb response got out before the client hung up.
     bomb_bytes_sent: list[int] = field(default_factory=list)
     # /slow requests being answered right now, and the most there ever were at once.
@@ -89,8 +93,11 @@ class FeedServer:
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
 
-    def serve(self, name: str, body: bytes) -> str:
+    def serve(self, name: str, body: bytes, content_type: str = "application/rss+xml") -> str:
+        """Serve `body` at /doc/{name} as `content_type` (the header as given, charset and
+        all, and no Content-Encoding whatever the bytes are); returns its URL."""
         self.documents[name] = body
+        self.content_types[name] = content_type
         return self.url(f"/doc/{name}")
 
     def paths(self) -> list[str]:
@@ -157,17 +164,24 @@ async def _trickle(request: web.Request) -> web.StreamResponse:
 
 
 async def _bomb(request: web.Request) -> web.StreamResponse:
-    """1 GiB of zeros, gzip- or deflate-compressed on the fly, for as long as the client reads."""
+    """1 GiB of zeros, gzip- or deflate-compressed on the fly, for as long as the client reads.
+
+    /bomb/undeclared-gzip sends the gzip bytes without a Content-Encoding header:
+    the client's HTTP library does not inflate it, the collector does. `?mib=N`
+    makes a smaller bomb (N MiB of zeros), whose compressed bytes all fit in a
+    small body cap, so that the cap is met while inflating.
+    """
     encoding = request.match_info["encoding"]
-    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    wbits = zlib.MAX_WBITS if encoding == "deflate" else 16 + zlib.MAX_WBITS
     compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
-    response = web.StreamResponse(
-        headers={"Content-Type": "application/xml", "Content-Encoding": encoding}
-    )
+    headers = {"Content-Type": "application/xml"}
+    if encoding in ("gzip", "deflate"):
+        headers["Content-Encoding"] = encoding
+    response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     sent = 0
     with contextlib.suppress(ConnectionError, asyncio.CancelledError):  # the client hung up
-        for _ in range(BOMB_UNCOMPRESSED_BYTES // len(_MIB)):
+        for _ in range(int(request.query.get("mib", BOMB_UNCOMPRESSED_BYTES // len(_MIB)))):
             chunk = compressor.compress(_MIB)
             sent += len(chunk)
             await response.write(chunk)
@@ -207,13 +221,15 @@ async def _slow(request: web.Request) -> web.Response:
 
 
 async def _document(request: web.Request) -> web.Response:
-    body = request.app[SERVER].documents.get(request.match_info["name"])
+    server, name = request.app[SERVER], request.match_info["name"]
+    body = server.documents.get(name)
     if body is None:
         raise web.HTTPNotFound()
     etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={"ETag": etag})
-    return web.Response(body=body, content_type="application/rss+xml", headers={"ETag": etag})
+    content_type = server.content_types.get(name, "application/rss+xml")
+    return web.Response(body=body, headers={"ETag": etag, "Content-Type": content_type})
 
 
 @asynccontextmanager
@@ -246,3 +262,23 @@ async def serve_hostile(host: str = "127.0.0.1") -> AsyncIterator[FeedServer]:
     app[SERVER] = feed_server
     async with server:
         yield feed_server
+
+
+@asynccontextmanager
+async def serve_files(
+    root: Path, files: Iterable[Path], content_type_of: Callable[[Path], str]
+) -> AsyncIterator[str]:
+    """Serve `files` (under `root`) at their relative paths, each with the Content-Type
+    `content_type_of` gives it, as a static web server would; yields the base URL."""
+    served = {path.relative_to(root).as_posix(): path for path in files}
+
+    async def file(request: web.Request) -> web.Response:
+        path = served.get(request.match_info["path"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=path.read_bytes(), headers={"Content-Type": content_type_of(path)})
+
+    app = web.Application()
+    app.router.add_get("/{path:.+}", file)
+    async with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"

@@ -1,4 +1,5 @@
-"""Feed bytes → ItemCollected events: feedparser on the bytes, then plain text, ids and times.
+"""Feed bytes → ItemCollected events: feedparser (or the JSON Feed reader) on the bytes,
+then plain text, ids and times.
 
 Pure: no I/O, no clock (the collection time is an argument). Never raises on a
 document, however broken: what it cannot use becomes an error or a warning.
@@ -22,7 +23,8 @@ import feedparser
 
 from monitor.clock import event_time_of
 from monitor.collect.catalogue import ALLOWED_SCHEMES, FeedSpec
-from monitor.collect.identity import item_id, revision
+from monitor.collect.identity import distinguish, item_id, revision
+from monitor.collect.jsonfeed import looks_like_json, read_json_feed
 from monitor.collect.schedule import feed_ttl_s
 from schemas.events import ItemCollected
 
@@ -39,6 +41,19 @@ MAX_LINK_CHARS = 2_000
 # older expat, documents that declare entities are refused outright.
 _EXPAT_LIMITS_ENTITIES = pyexpat.version_info >= (2, 4, 0)
 _DECLARES_ENTITIES = re.compile(rb"<!ENTITY", re.IGNORECASE)
+
+# How much of a document's start tells what it is (UTF-16, an HTML page).
+_SNIFF_BYTES = 256
+_GZIP_MAGIC = b"\x1f\x8b"
+_XML_DECLARED_ENCODING = re.compile(
+    r"""(\A\s*<\?xml[^>]*?encoding\s*=\s*["'])[^"']*(["'])""", re.IGNORECASE
+)
+_HTML_START = re.compile(r"\A\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
+_LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
+_FEED_LINK_TYPE = re.compile(
+    r"""type\s*=\s*["']?application/(?:rss\+xml|atom\+xml|feed\+json)""", re.IGNORECASE
+)
+_HREF = re.compile(r"""href\s*=\s*(["'])(.*?)\1""", re.IGNORECASE)
 
 # Tags after which the text reads as a new word or line; inline tags (b, a, span)
 # join, so "<b>Ba</b>ku" stays "Baku".
@@ -246,67 +261,57 @@ def _ttl_of(channel: Any) -> float | None:
     return feed_ttl_s(text("ttl"), text("sy_updateperiod"), text("sy_updatefrequency"))
 
 
-def parse_feed(
-    body: bytes,
+def _utf16_codec(body: bytes) -> str | None:
+    """The codec of a UTF-16 body, by its byte order mark or, without one, by the
+    zero bytes that ASCII markup leaves on one side of every code unit."""
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    head = body[:_SNIFF_BYTES]
+    even, odd = head[0::2], head[1::2]
+    if len(odd) < 8:
+        return None
+    if odd.count(0) >= 0.75 * len(odd) and even.count(0) <= 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) >= 0.75 * len(even) and odd.count(0) <= 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _as_utf8(body: bytes, codec: str) -> bytes:
+    """A UTF-16 document as UTF-8, its XML declaration saying so: whatever the HTTP
+    header claimed (servers send UTF-16 as "charset=utf-8"), the bytes decide."""
+    text = body.decode(codec, errors="replace").lstrip("\ufeff")
+    return _XML_DECLARED_ENCODING.sub(r"\1utf-8\2", text, count=1).encode("utf-8")
+
+
+def _html_page_reason(body: bytes, content_type: str, base: str) -> str | None:
+    """ "HTML page, not a feed" (naming the feed it links to, if any), or None."""
+    head = body[: _SNIFF_BYTES * 16].decode("latin-1")
+    if not (_HTML_START.match(head) or content_type.split(";")[0].strip() == "text/html"):
+        return None
+    for tag in _LINK_TAG.findall(head):
+        if _FEED_LINK_TYPE.search(tag):
+            href = _HREF.search(tag)
+            link = _safe_link(href.group(2), base) if href else None
+            if link is not None:
+                return f"HTML page, not a feed (it names a feed: {link})"
+    return "HTML page, not a feed"
+
+
+def _items_of(
+    entries: list[Any],
+    total: int,
+    notes: list[str],
+    problem: str | None,
     feed: FeedSpec,
+    base: str,
     collected_at: datetime,
-    response_headers: Mapping[str, str] | None = None,
-    max_items: int = 500,
-    base_url: str | None = None,
+    ttl: float | None,
 ) -> ParsedFeed:
-    """Parse one feed document into items; never raises on the document's content.
-
-    `base_url` is where the document was actually read from (after redirects);
-    relative links resolve against it, or against the feed's URL when not given.
-    `collected_at` must be timezone-aware: it clamps every item's event time.
-    """
-    if collected_at.tzinfo is None:
-        raise ValueError("collected_at must be timezone-aware")
-    collected_at = collected_at.astimezone(UTC)
-    base = base_url or feed.url
-    # feedparser reads header names in lower case. Content-Location is its only way
-    # to learn the base URL of a document given as bytes.
-    if response_headers is None:
-        # Bytes without HTTP context (a file, a test): let the XML declaration name
-        # the encoding instead of warning that no Content-Type was sent.
-        headers = {"content-type": "application/xml"}
-    else:
-        headers = {name.lower(): value for name, value in response_headers.items()}
-    headers["content-location"] = base
-    if not _EXPAT_LIMITS_ENTITIES and _DECLARES_ENTITIES.search(body):
-        return ParsedFeed(items=(), error="declares XML entities, and this expat cannot bound them")
-    try:
-        # A BytesIO, never the bytes themselves: feedparser treats a bytes argument
-        # it can open() as a file *path*, so a body of b"/etc/passwd" would read it.
-        document = feedparser.parse(
-            io.BytesIO(body),
-            response_headers=headers,
-            sanitize_html=True,
-            resolve_relative_uris=True,
-        )
-    except Exception as error:  # feedparser on hostile input: report, don't crash the collector
-        return ParsedFeed(items=(), error=f"feedparser failed: {_describe(error)}")
-
-    entries: list[Any] = list(document.get("entries") or [])
-    ttl = _ttl_of(document.get("feed"))
-    problem = _describe(document.get("bozo_exception")) if document.get("bozo") else None
-    if not entries:
-        if document.get("version"):
-            # A feed with nothing in it right now is not a failure, but worth a look.
-            return ParsedFeed(
-                items=(), warning="; ".join(filter(None, [problem, "no entries"])), ttl_s=ttl
-            )
-        if not body.strip():
-            return ParsedFeed(items=(), error="empty document")
-        if problem is not None:
-            return ParsedFeed(items=(), error=f"not a usable feed: {problem}")
-        return ParsedFeed(items=(), error="not a recognised RSS or Atom feed")
-
-    notes: list[str] = [problem] if problem is not None else []
-    if len(entries) > max_items:
-        notes.append(f"kept the first {max_items} of {len(entries)} entries")
-        entries = entries[:max_items]
-
+    """Items from entries (feedparser's shape, whatever the format), `total` counting
+    the entries beyond the cap too."""
+    if total > len(entries):
+        notes.append(f"kept the first {len(entries)} of {total} entries")
     items: list[ItemCollected] = []
     without_text = 0
     failures: list[str] = []
@@ -327,4 +332,104 @@ def parse_feed(
     if not items and problem is not None:
         # Broken and nothing readable in it: that is a failed poll, not an empty feed.
         return ParsedFeed(items=(), error=f"not a usable feed: {'; '.join(notes)}")
+    ids = distinguish([(item.item_id, item.revision) for item in items])
+    sharing = sum(1 for item, new_id in zip(items, ids, strict=True) if new_id != item.item_id)
+    if sharing:
+        notes.append(
+            f"{sharing} entries share a guid or link with a different entry:"
+            " each is published as an item of its own"
+        )
+        items = [
+            item if new_id == item.item_id else item.model_copy(update={"item_id": new_id})
+            for item, new_id in zip(items, ids, strict=True)
+        ]
     return ParsedFeed(items=tuple(items), warning="; ".join(notes) or None, ttl_s=ttl)
+
+
+def parse_feed(
+    body: bytes,
+    feed: FeedSpec,
+    collected_at: datetime,
+    response_headers: Mapping[str, str] | None = None,
+    max_items: int = 500,
+    base_url: str | None = None,
+) -> ParsedFeed:
+    """Parse one feed document (RSS, Atom or JSON Feed) into items; never raises on
+    the document's content.
+
+    The format is told by the bytes, not by the Content-Type (servers send feeds
+    as text/html and JSON as text/plain). `base_url` is where the document was
+    actually read from (after redirects); relative links resolve against it, or
+    against the feed's URL when not given. `collected_at` must be timezone-aware:
+    it clamps every item's event time.
+    """
+    if collected_at.tzinfo is None:
+        raise ValueError("collected_at must be timezone-aware")
+    collected_at = collected_at.astimezone(UTC)
+    base = base_url or feed.url
+    if not body.strip():
+        return ParsedFeed(items=(), error="empty document")
+    if looks_like_json(body):
+        read = read_json_feed(body, max_items)
+        if read.error is not None:
+            return ParsedFeed(items=(), error=read.error)
+        notes = list(read.warnings)
+        if not read.entries and not read.total:
+            notes.append("no entries")
+        entries = list(read.entries)
+        return _items_of(entries, read.total, notes, None, feed, base, collected_at, ttl=None)
+    # feedparser reads header names in lower case. Content-Location is its only way
+    # to learn the base URL of a document given as bytes.
+    if response_headers is None:
+        # Bytes without HTTP context (a file, a test): let the XML declaration name
+        # the encoding instead of warning that no Content-Type was sent.
+        headers = {"content-type": "application/xml"}
+    else:
+        headers = {name.lower(): value for name, value in response_headers.items()}
+    content_type = headers.get("content-type", "")
+    codec = _utf16_codec(body)
+    if codec is not None:
+        body = _as_utf8(body, codec)
+        headers["content-type"] = "application/xml; charset=utf-8"
+    headers["content-location"] = base
+    if not _EXPAT_LIMITS_ENTITIES and _DECLARES_ENTITIES.search(body):
+        return ParsedFeed(items=(), error="declares XML entities, and this expat cannot bound them")
+    try:
+        # A BytesIO, never the bytes themselves: feedparser treats a bytes argument
+        # it can open() as a file *path*, so a body of b"/etc/passwd" would read it.
+        document = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=headers,
+            sanitize_html=True,
+            resolve_relative_uris=True,
+        )
+    except Exception as error:  # feedparser on hostile input: report, don't crash the collector
+        return ParsedFeed(items=(), error=f"feedparser failed: {_describe(error)}")
+
+    entries = list(document.get("entries") or [])
+    ttl = _ttl_of(document.get("feed"))
+    problem = _describe(document.get("bozo_exception")) if document.get("bozo") else None
+    if not entries:
+        if document.get("version"):
+            # A feed with nothing in it right now is not a failure, but worth a look.
+            return ParsedFeed(
+                items=(), warning="; ".join(filter(None, [problem, "no entries"])), ttl_s=ttl
+            )
+        html_page = _html_page_reason(body, content_type, base)
+        if html_page is not None:
+            return ParsedFeed(items=(), error=html_page)
+        if body.startswith(_GZIP_MAGIC):
+            return ParsedFeed(items=(), error="not a feed: gzip-compressed bytes")
+        if problem is not None:
+            return ParsedFeed(items=(), error=f"not a usable feed: {problem}")
+        return ParsedFeed(items=(), error="not a recognised RSS, Atom or JSON feed")
+    return _items_of(
+        entries[:max_items],
+        len(entries),
+        [problem] if problem else [],
+        problem,
+        feed,
+        base,
+        collected_at,
+        ttl,
+    )

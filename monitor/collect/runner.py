@@ -39,6 +39,7 @@ from monitor.collect.state import (
     PollDecision,
     decide,
     latest_states,
+    published_revisions,
     release,
     reserve,
     stale_notice,
@@ -166,10 +167,9 @@ class Collector:
         self.states: dict[str, FeedState] = dict(states or {})
         # Durable parts as last written, so an unchanged memory is not written again.
         self._written = {key: state.durable_part() for key, state in self.states.items()}
-        # item id → revision published by any feed: one story syndicated twice is one item.
-        self.index: dict[str, str] = {}
-        for state in self.states.values():
-            self.index.update(state.published)
+        # revision → the feed that published it: the same article in the same words
+        # from two feeds is one item.
+        self.index: dict[str, str] = published_revisions(self.states.values())
         self._everywhere = asyncio.Semaphore(max(1, options.concurrency))
         self._per_host: dict[str, asyncio.Semaphore] = {}
 

@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, Field
 
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.fetch import CacheValidators
-from monitor.collect.identity import normalise_url
+from monitor.collect.identity import former_ids, normalise_url
 from monitor.collect.poll import PollOutcome
 from monitor.collect.schedule import NextPoll, SchedulePolicy, next_poll
 from schemas import Event, FeedPolled, FeedStale, ItemCollected
@@ -90,19 +90,26 @@ class PollDecision:
 
 
 def classify(
-    items: Iterable[ItemCollected], remembered: Mapping[str, str], index: Mapping[str, str]
+    items: Iterable[ItemCollected], remembered: Mapping[str, str], elsewhere: Mapping[str, str]
 ) -> tuple[list[ItemCollected], int, int, int]:
-    """(to publish, new, updated, seen): an id never published is new, a known id with
-    another revision is updated, the same id and revision is seen. `index` is what
-    every feed published (the same link in two feeds is one item)."""
+    """(to publish, new, updated, seen) for one feed's items.
+
+    An id never published is new, a known id with another revision is updated,
+    the same id and revision is seen. Seen too: the same item under an id it had
+    before (`former_ids`), and a guid-less item another feed published with the
+    same link in the same words (`elsewhere`: revision → key of the feed that
+    published it; a revision covers title, summary and link), which is one
+    article syndicated twice. The same link in other words is this feed's own
+    item, never an update of the other feed's.
+    """
     fresh: dict[str, ItemCollected] = {}
     new = updated = seen = 0
     for item in items:
         if item.item_id in fresh:
             seen += 1  # the same item twice in one document
             continue
-        known = remembered.get(item.item_id) or index.get(item.item_id)
-        if known == item.revision:
+        known = remembered.get(item.item_id)
+        if known == item.revision or _seen_before(item, remembered, elsewhere):
             seen += 1
         elif known is None:
             new += 1
@@ -113,6 +120,19 @@ def classify(
             # made a counted item irrelevant.
             fresh[item.item_id] = item.model_copy(update={"revises": known})
     return list(fresh.values()), new, updated, seen
+
+
+def _seen_before(
+    item: ItemCollected, remembered: Mapping[str, str], elsewhere: Mapping[str, str]
+) -> bool:
+    if any(remembered.get(former) == item.revision for former in former_ids(item)):
+        return True
+    if (item.guid or "").strip() or not item.link:
+        # A guid is the feed's own name for its item: two outlets carrying one wire
+        # story are two sources. Without a link, the same words are two items too.
+        return False
+    published_by = elsewhere.get(item.revision)
+    return published_by is not None and published_by != state_key(item.feed_url)
 
 
 def remember(
@@ -169,7 +189,7 @@ def decide(
     feed: FeedSpec,
     state: FeedState,
     outcome: PollOutcome,
-    index: Mapping[str, str],
+    elsewhere: Mapping[str, str],
     *,
     now: datetime,
     schedule: SchedulePolicy,
@@ -179,7 +199,7 @@ def decide(
 ) -> PollDecision:
     """Everything a poll leads to, from what was known before it; pure."""
     polled = outcome.polled
-    to_publish, new, updated, seen = classify(outcome.items, state.published, index)
+    to_publish, new, updated, seen = classify(outcome.items, state.published, elsewhere)
     following: NextPoll = next_poll(
         schedule,
         now,
@@ -194,6 +214,13 @@ def decide(
     published = state.published
     if to_publish or polled.status == "ok":
         in_document = {item.item_id for item in outcome.items}
+        # An item remembered under a former id still uses it: never forgotten either.
+        in_document.update(
+            former
+            for item in outcome.items
+            if item.item_id not in state.published
+            for former in former_ids(item)
+        )
         published = remember(state.published, to_publish, in_document, remembered_items)
     after = state.model_copy(
         update={
@@ -224,6 +251,16 @@ def decide(
     return PollDecision(feed, tuple(to_publish), report, after, stale)
 
 
+def published_revisions(states: Iterable[FeedState]) -> dict[str, str]:
+    """revision → the key of a feed that published it: what `classify` calls `elsewhere`."""
+    index: dict[str, str] = {}
+    for state in states:
+        key = state_key(state.feed_url)
+        for revision in state.published.values():
+            index.setdefault(revision, key)
+    return index
+
+
 def reserve(
     index: MutableMapping[str, str], items: Iterable[ItemCollected]
 ) -> dict[str, str | None]:
@@ -231,17 +268,17 @@ def reserve(
     does not publish them too); returns what to restore if publishing fails."""
     previous: dict[str, str | None] = {}
     for item in items:
-        previous.setdefault(item.item_id, index.get(item.item_id))
-        index[item.item_id] = item.revision
+        previous.setdefault(item.revision, index.get(item.revision))
+        index.setdefault(item.revision, state_key(item.feed_url))
     return previous
 
 
 def release(index: MutableMapping[str, str], previous: Mapping[str, str | None]) -> None:
-    for item_id, revision in previous.items():
-        if revision is None:
-            index.pop(item_id, None)
+    for revision, feed in previous.items():
+        if feed is None:
+            index.pop(revision, None)
         else:
-            index[item_id] = revision
+            index[revision] = feed
 
 
 def latest_states(records: Iterable[tuple[bytes | None, bytes]]) -> dict[str, FeedState]:

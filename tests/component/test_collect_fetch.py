@@ -6,6 +6,8 @@ and the FeedPolled event that reaches `feeds.health`.
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +17,7 @@ import pytest
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.fetch import DEFAULT_USER_AGENT, CacheValidators, FetchLimits, fetch_feed
 from monitor.collect.poll import poll_feed
+from tests.factories import rss, rss_document, rss_item
 from tests.feed_server import FEED_ETAG, FEED_LAST_MODIFIED, FeedServer
 from tests.waiting import eventually
 
@@ -302,3 +305,122 @@ async def test_a_poll_of_a_document_that_is_not_a_feed_is_an_error_event(
     assert outcome.polled.error is not None
     assert outcome.polled.error.startswith("unreadable feed: not a usable feed")
     assert outcome.items == ()
+
+
+# -- Bodies that are not what they say ---------------------------------------------
+
+
+def served(url: str) -> FeedSpec:
+    return FeedSpec(url=url, name="Local")
+
+
+async def test_a_gzip_body_served_without_content_encoding_is_inflated_and_read(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    document = rss(("z-1", "Compressed, and not said so", "text"))
+    url = feed_server.serve("gzipped", gzip.compress(document), "application/xml")
+
+    outcome = await poll_feed(session, served(url), LIMITS, ticking_clock())
+
+    assert (outcome.polled.status, outcome.polled.error) == ("ok", None)
+    assert [item.title for item in outcome.items] == ["Compressed, and not said so"]
+    assert outcome.polled.bytes_read == len(document)
+
+
+async def test_a_gzip_bomb_served_without_content_encoding_is_cut_at_the_cap(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    # 64 MiB of zeros: about 64 KiB on the wire, well inside the 1 MiB cap until inflated.
+    bomb = local_feed(feed_server, "/bomb/undeclared-gzip?mib=64")
+
+    outcome = await poll_feed(session, bomb, LIMITS, ticking_clock())
+
+    assert outcome.polled.status == "error"
+    assert outcome.polled.error == (
+        f"body exceeds {LIMITS.max_body_bytes} bytes once inflated"
+        " (gzip-compressed, no Content-Encoding)"
+    )
+    assert outcome.polled.bytes_read > LIMITS.max_body_bytes
+
+
+async def test_a_gzip_body_that_does_not_inflate_says_so(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    url = feed_server.serve("broken-gzip", b"\x1f\x8b\x08\x00" + b"not deflate" * 10)
+
+    outcome = await poll_feed(session, served(url), LIMITS, ticking_clock())
+
+    assert outcome.polled.error is not None
+    assert outcome.polled.error.startswith(
+        "gzip-compressed body (no Content-Encoding) that does not inflate"
+    )
+
+
+async def test_a_utf16_feed_served_as_utf8_is_read(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    document = rss_document(
+        rss_item("u-1", "Баку и Москва обменялись нотами"), encoding="utf-16"
+    ).encode("utf-16-le")  # no byte order mark, and the header says otherwise
+    url = feed_server.serve("utf16", document, "text/xml; charset=utf-8")
+
+    outcome = await poll_feed(session, served(url), LIMITS, ticking_clock())
+
+    assert [item.title for item in outcome.items] == ["Баку и Москва обменялись нотами"]
+
+
+async def test_a_feed_served_as_html_is_read(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    url = feed_server.serve("as-html", rss(("h-1", "Served as a web page", "")), "text/html")
+
+    outcome = await poll_feed(session, served(url), LIMITS, ticking_clock())
+
+    assert [item.title for item in outcome.items] == ["Served as a web page"]
+
+
+async def test_a_json_feed_served_as_plain_text_is_read(
+    session: aiohttp.ClientSession, feed_server: FeedServer
+) -> None:
+    document = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "JSON",
+            "items": [{"id": "j-1", "url": "/news/j-1", "title": "Read from JSON"}],
+        }
+    ).encode()
+    url = feed_server.serve("feed.json", document, "text/plain; charset=utf-8")
+
+    outcome = await poll_feed(session, served(url), LIMITS, ticking_clock())
+
+    assert [(item.title, item.link) for item in outcome.items] == [
+        ("Read from JSON", feed_server.url("/news/j-1"))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        (b'{"data": [1, 2, 3]}', "application/json", "JSON that is not a JSON Feed"),
+        (
+            b"<!doctype html><html><head><title>Home</title></head><body>News</body></html>",
+            "text/html; charset=utf-8",
+            "HTML page, not a feed",
+        ),
+    ],
+)
+async def test_a_document_that_is_not_a_feed_is_named_for_what_it_is(
+    session: aiohttp.ClientSession,
+    feed_server: FeedServer,
+    body: bytes,
+    content_type: str,
+    reason: str,
+) -> None:
+    url = feed_server.serve("not-a-feed", body, content_type)
+
+    outcome = await poll_feed(session, served(url), LIMITS, ticking_clock())
+
+    assert outcome.polled.status == "error"
+    assert outcome.polled.error is not None
+    assert outcome.polled.error.startswith(f"unreadable feed: {reason}")
+    assert "SAXParseException" not in outcome.polled.error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -267,9 +268,12 @@ def test_a_malformed_feed_that_still_gives_entries_is_read_with_a_warning() -> N
         (b"", "empty document"),
         (b"   \n", "empty document"),
         (bytes(range(256)) * 4, "not"),
-        (b"\x1f\x8b\x08\x00garbage-gzip", "not"),
-        (b"<html><body><p>Not a feed</p></body></html>", "not"),
-        (b'{"items": []}', "not"),
+        (b"\x1f\x8b\x08\x00garbage-gzip", "not a feed: gzip-compressed bytes"),
+        (b"<html><body><p>Not a feed</p></body></html>", "HTML page, not a feed"),
+        (b'{"items": []}', "JSON that is not a JSON Feed"),
+        (b'["a", "list"]', "JSON that is not a JSON Feed"),
+        (b'{"version": "1", "items": [', "not valid JSON"),
+        (b"[" * 100_000, "not valid JSON"),
         (b"<rss><channel><item><title>unclosed", "not a usable feed"),
     ],
 )
@@ -295,3 +299,111 @@ def test_bytes_that_name_a_file_are_parsed_as_a_document_not_opened(tmp_path: Pa
 def test_malformed_markup_declarations_do_not_break_text_extraction() -> None:
     # The stdlib HTML parser raises AssertionError on this; a title may still carry it.
     assert html_to_text("Baku <![foo[ x ]]> Moscow") == "Baku ![foo[ x ]] Moscow"
+
+
+def json_feed(
+    *items: dict[str, object], version: str = "https://jsonfeed.org/version/1.1"
+) -> bytes:
+    return json.dumps({"version": version, "title": "JSON news", "items": list(items)}).encode()
+
+
+def test_a_json_feed_item_is_read_like_an_rss_item() -> None:
+    body = json_feed(
+        {
+            "id": "https://news.example.az/a/1",
+            "url": "/a/1",
+            "title": "Bakı &amp; Moskva",
+            "content_html": "<p>Xarici işlər <b>nazirləri</b> görüşdü.</p><script>x()</script>",
+            "date_published": "2024-04-30T09:15:00+04:00",
+        }
+    )
+
+    parsed = parse_feed(body, FEED, COLLECTED_AT, response_headers={"Content-Type": "text/plain"})
+
+    assert (parsed.error, parsed.warning) == (None, None)
+    (item,) = parsed.items
+    assert (item.title, item.summary) == ("Bakı & Moskva", "Xarici işlər nazirləri görüşdü.")
+    assert item.link == "https://news.example.az/a/1"
+    assert item.guid == "https://news.example.az/a/1"
+    assert item.item_id == item_id(item.guid, item.link, item.title, item.summary, FEED.url)
+    assert item.published == datetime(2024, 4, 30, 5, 15, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("version", ["https://jsonfeed.org/version/1", "1.0"])
+def test_json_feed_1_and_feeds_with_an_odd_version_are_read(version: str) -> None:
+    body = json_feed({"id": 7, "content_text": "Plain text only"}, version=version)
+
+    parsed = parse_feed(body, FEED, COLLECTED_AT)
+
+    assert [(item.guid, item.summary) for item in parsed.items] == [("7", "Plain text only")]
+    assert (parsed.warning is None) == version.startswith("https://")
+
+
+def test_a_json_feed_item_of_the_wrong_shape_costs_only_itself_and_says_so() -> None:
+    body = json_feed(
+        "not an object",
+        {"id": "bad-title", "title": ["a", "list"], "summary": "Kept, without its title"},
+        {"id": "no-text", "date_published": "not a date"},
+        {"id": "good", "title": "Good", "date_published": "Tue, 30 Apr 2024 09:15:00 +0000"},
+    )
+
+    parsed = parse_feed(body, FEED, COLLECTED_AT)
+
+    assert [(item.guid, item.title) for item in parsed.items] == [
+        ("bad-title", ""),
+        ("good", "Good"),
+    ]
+    assert parsed.items[1].published == datetime(2024, 4, 30, 9, 15, tzinfo=UTC)
+    assert parsed.warning is not None
+    for reason in (
+        "skipped 1 entries that are not JSON objects",
+        "ignored fields of the wrong type: title (1)",
+        "1 unreadable dates (first: 'not a date')",
+        "skipped 1 entries without title or summary",
+    ):
+        assert reason in parsed.warning
+
+
+def test_a_json_feed_is_capped_like_any_feed() -> None:
+    body = json_feed(*({"id": str(n), "title": f"Item {n}"} for n in range(30)))
+
+    parsed = parse_feed(body, FEED, COLLECTED_AT, max_items=10)
+
+    assert [item.guid for item in parsed.items] == [str(n) for n in range(10)]
+    assert parsed.warning == "kept the first 10 of 30 entries"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("declared", ["utf-16", "utf-8"])
+def test_a_utf16_feed_is_read_whatever_the_header_claims(codec: str, declared: str) -> None:
+    body = rss_document(
+        "<item><guid>1</guid><title>Баку и Москва</title></item>", encoding="utf-16"
+    ).encode(codec)
+
+    parsed = parse_feed(
+        body, FEED, COLLECTED_AT, response_headers={"Content-Type": f"text/xml; charset={declared}"}
+    )
+
+    assert [item.title for item in parsed.items] == ["Баку и Москва"]
+
+
+def test_a_feed_served_as_html_is_read() -> None:
+    body = rss_document("<item><guid>1</guid><title>Read anyway</title></item>").encode()
+
+    parsed = parse_feed(body, FEED, COLLECTED_AT, response_headers={"Content-Type": "text/html"})
+
+    assert [item.title for item in parsed.items] == ["Read anyway"]
+
+
+def test_an_html_page_says_so_and_names_the_feed_it_links_to() -> None:
+    page = (
+        b"<!DOCTYPE html>\n<html><head><title>News</title>"
+        b'<link rel="alternate" type="application/rss+xml" href="/rss/main.xml">'
+        b"</head><body><p>Today's news</p></body></html>"
+    )
+
+    parsed = parse_feed(page, FEED, COLLECTED_AT, response_headers={"Content-Type": "text/html"})
+
+    assert parsed.error == (
+        "HTML page, not a feed (it names a feed: https://news.example.az/rss/main.xml)"
+    )

@@ -76,5 +76,9 @@ class Settings:
     webhook_backoff_s: float = 2.0
     webhook_max_backoff_s: float = 300.0
     webhook_timeout_s: float = 10.0
+    # The deliverer leaves its consumer group when it has not polled the broker for this
+    # long (Kafka's max.poll.interval.ms). It polls every half second whatever its
+    # subscribers do: a subscriber's wait is its own, not the consumer's.
+    max_poll_interval_s: float = 300.0
     # The period a digest covers, aligned to the epoch (daily: midnight to midnight UTC).
     digest_period_s: float = 24 * 3600.0

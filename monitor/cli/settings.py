@@ -281,7 +281,8 @@ MAX_BACKOFF = option(
     env="MONITOR_WEBHOOK_MAX_BACKOFF",
     setting="webhook_max_backoff_s",
     type=click.FloatRange(min=0),
-    help="Longest wait between two attempts, in seconds.",
+    help="Longest wait between two attempts, in seconds: a subscriber whose Retry-After"
+    " asks for more has the notice parked at once.",
 )
 REQUEST_TIMEOUT = option(
     "--request-timeout",
@@ -289,6 +290,14 @@ REQUEST_TIMEOUT = option(
     setting="webhook_timeout_s",
     type=click.FloatRange(min=0.1),
     help="Seconds one POST may take.",
+)
+MAX_POLL_INTERVAL = option(
+    "--max-poll-interval",
+    env="MONITOR_MAX_POLL_INTERVAL",
+    setting="max_poll_interval_s",
+    type=click.FloatRange(min=1),
+    help="Seconds without a poll before a deliverer leaves its consumer group"
+    " (Kafka's max.poll.interval.ms); it polls every half second while subscribers wait.",
 )
 RETRIES = (MAX_ATTEMPTS, BACKOFF, MAX_BACKOFF, REQUEST_TIMEOUT)
 

@@ -193,7 +193,10 @@ def digest(settings: Settings, once: bool, until: datetime | None, as_json: bool
     )
     from monitor.escalation.scoring import DEFAULT_SCORING, ScoringConfig
     from monitor.observe.progress import Progress
+    from monitor.observe.skips import Skips
     from monitor.topics import ensure_topics
+
+    skips = Skips("digest")
 
     length = timedelta(seconds=settings.digest_period_s)
     weights = ScoringConfig.load(settings.scoring_file or DEFAULT_SCORING).weights
@@ -211,13 +214,15 @@ def digest(settings: Settings, once: bool, until: datetime | None, as_json: bool
         boundary, _ = period_containing(end, length)
         with Progress("reading the topics", unit="records") as progress:
             compiled, fresh = await publish_digest(
-                settings, boundary - length, boundary, weights, progress=progress
+                settings, boundary - length, boundary, weights, progress=progress, skips=skips
             )
         show(compiled, fresh)
+        if skips.total:
+            click.echo(skips.summary(), err=True)
 
     async def every_period(stop: asyncio.Event) -> None:
         await ensure_topics(settings)
-        await run_digests(settings, length, weights, stop, on_digest=show)
+        await run_digests(settings, length, weights, stop, on_digest=show, skips=skips)
 
     if once:
         run(last_period())

@@ -11,7 +11,6 @@ elsewhere, so it works where browsers have no internet.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -37,6 +36,8 @@ from monitor.observe.health import (
     summarize_feeds,
 )
 from monitor.observe.page import PAGE
+from monitor.observe.skips import Skips
+from monitor.records import RawRecord
 from monitor.topics import (
     ALERTS_ESCALATIONS,
     FEEDS_HEALTH,
@@ -51,7 +52,6 @@ from schemas import (
     FeedPolled,
     FeedStale,
     TensionState,
-    decode,
     decode_feed_health,
 )
 
@@ -74,23 +74,31 @@ class DashboardState:
     lags: list[GroupLag] = field(default_factory=list)
     # (monotonic time, records per topic), to turn counts into rates.
     samples: deque[tuple[float, dict[str, int]]] = field(default_factory=lambda: deque(maxlen=60))
+    skips: Skips = field(default_factory=lambda: Skips("dashboard"))
 
-    def take(self, spec: TopicSpec, raw: bytes) -> None:
-        with contextlib.suppress(ValueError):  # what is not ours is not shown
-            if spec is TENSION_STATE:
-                self.states.append(decode(TensionState, raw))
+    def take(self, spec: TopicSpec, record: RawRecord) -> None:
+        """Keep what `record` of `spec` shows; what cannot be read is skipped and said."""
+        if spec is TENSION_STATE:
+            state = self.skips.decode(record, TensionState, key_of=lambda s: s.dyad)
+            if state is not None:
+                self.states.append(state)
                 del self.states[:-MAX_TIMELINE]
-            elif spec is ALERTS_ESCALATIONS:
-                notice = decode(EscalationNotice, raw)
+        elif spec is ALERTS_ESCALATIONS:
+            notice = self.skips.decode(record, EscalationNotice, key_of=lambda n: n.dyad)
+            if notice is not None:
                 self.notices[notice.notice_id] = notice
-            elif spec is FEEDS_HEALTH:
-                event = decode_feed_health(raw)
-                if isinstance(event, FeedStale):
-                    self.silences.append(event)
-                else:
-                    self.polls.append(event)
-            elif spec is NEWS_DEADLETTER:
-                self.letters.append(decode(DeadLetter, raw))
+        elif spec is FEEDS_HEALTH:
+            event = self.skips.decode_with(
+                record, decode_feed_health, FeedPolled, key_of=lambda e: e.feed_url
+            )
+            if isinstance(event, FeedStale):
+                self.silences.append(event)
+            elif event is not None:
+                self.polls.append(event)
+        elif spec is NEWS_DEADLETTER:
+            letter = self.skips.decode(record, DeadLetter)
+            if letter is not None:
+                self.letters.append(letter)
 
     def rates(self, window_s: float = 60.0) -> dict[str, float]:
         """Records per minute per topic over the last `window_s` seconds of samples."""
@@ -122,6 +130,7 @@ def snapshot(
         dead_letters=summarize_dead_letters(state.letters, now, thresholds.dead_letter_window),
         records=dict(state.records),
         thresholds=thresholds,
+        skipped=state.skips.by_reason(),
     )
     health = report.as_json()
     ordered = sorted(state.states, key=lambda s: s.as_of)
@@ -146,12 +155,13 @@ def snapshot(
             if not topic.startswith("__")
         ],
         "consumer_lag": health["consumer_lag"],
+        "skipped": health["skipped"],
     }
 
 
 async def _follow(settings: Settings, spec: TopicSpec, state: DashboardState) -> None:
     async for record in read_topic(settings, spec, follow=True, poll_timeout_ms=300):
-        state.take(spec, record.value)
+        state.take(spec, record)
 
 
 async def _sample_streams(settings: Settings, state: DashboardState, every_s: float) -> None:

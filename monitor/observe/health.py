@@ -8,9 +8,8 @@ counts as stale or as needing attention is tested without a broker; only
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -20,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from monitor.config import Settings
 from monitor.kafka import read_topic
+from monitor.observe.skips import Skips
 from monitor.topics import (
     FEEDS_HEALTH,
     NEWS_DEADLETTER,
@@ -35,7 +35,6 @@ from schemas import (
     FeedStale,
     Level,
     TensionState,
-    decode,
     decode_feed_health,
 )
 
@@ -197,6 +196,8 @@ class HealthReport:
     dead_letters: DeadLetterSummary
     records: dict[str, int]  # topic → records kept (end minus beginning offsets)
     thresholds: Thresholds
+    # "topic: reason" → records read and not used (see monitor/observe/skips.py)
+    skipped: Mapping[str, int] = field(default_factory=dict)
 
     def attention(self) -> list[str]:
         """Why someone should look, one reason a line; empty when all is well."""
@@ -254,6 +255,7 @@ class HealthReport:
                 else None,
             },
             "records": self.records,
+            "skipped": {"total": sum(self.skipped.values()), "by_reason": dict(self.skipped)},
         }
 
 
@@ -265,25 +267,38 @@ def latest_per_dyad(states: Iterable[TensionState]) -> tuple[TensionState, ...]:
     return tuple(latest[dyad] for dyad in sorted(latest))
 
 
-async def _decoded(settings: Settings, spec: TopicSpec, event_type: type[E]) -> list[E]:
+async def _decoded(
+    settings: Settings,
+    spec: TopicSpec,
+    event_type: type[E],
+    skips: Skips,
+    key_of: Callable[[E], str] | None = None,
+) -> list[E]:
     events = []
     async for record in read_topic(settings, spec):
-        with contextlib.suppress(ValueError):  # a foreign record is not health information
-            events.append(decode(event_type, record.value))
+        event = skips.decode(record, event_type, key_of=key_of)
+        if event is not None:
+            events.append(event)
     return events
 
 
-async def feed_events(settings: Settings) -> tuple[list[FeedPolled], list[FeedStale]]:
-    """feeds.health holds two events, told apart by `event_type`."""
+def _feed_url(event: FeedPolled | FeedStale) -> str:
+    return event.feed_url
+
+
+async def feed_events(
+    settings: Settings, skips: Skips | None = None
+) -> tuple[list[FeedPolled], list[FeedStale]]:
+    """feeds.health holds two events, told apart by `event_type`; each keyed by its feed."""
+    skips = skips if skips is not None else Skips("feed health")
     polls: list[FeedPolled] = []
     silences: list[FeedStale] = []
     async for record in read_topic(settings, FEEDS_HEALTH):
-        with contextlib.suppress(ValueError):
-            event = decode_feed_health(record.value)
-            if isinstance(event, FeedStale):
-                silences.append(event)
-            else:
-                polls.append(event)
+        event = skips.decode_with(record, decode_feed_health, FeedPolled, key_of=_feed_url)
+        if isinstance(event, FeedStale):
+            silences.append(event)
+        elif event is not None:
+            polls.append(event)
     return polls, silences
 
 
@@ -358,12 +373,16 @@ async def stream_offsets(
     return records, lags
 
 
-async def check_health(settings: Settings, now: datetime, thresholds: Thresholds) -> HealthReport:
-    """Read the topics and offsets once and summarise them."""
+async def check_health(
+    settings: Settings, now: datetime, thresholds: Thresholds, skips: Skips | None = None
+) -> HealthReport:
+    """Read the topics and offsets once and summarise them; what cannot be read is
+    skipped, logged and counted in the report."""
+    skips = skips if skips is not None else Skips("monitor status")
     records, lags = await stream_offsets(settings)
-    states = await _decoded(settings, TENSION_STATE, TensionState)
-    polls, silences = await feed_events(settings)
-    letters = await _decoded(settings, NEWS_DEADLETTER, DeadLetter)
+    states = await _decoded(settings, TENSION_STATE, TensionState, skips, key_of=lambda s: s.dyad)
+    polls, silences = await feed_events(settings, skips)
+    letters = await _decoded(settings, NEWS_DEADLETTER, DeadLetter, skips)
     return HealthReport(
         checked_at=now,
         states=latest_per_dyad(states),
@@ -372,4 +391,5 @@ async def check_health(settings: Settings, now: datetime, thresholds: Thresholds
         dead_letters=summarize_dead_letters(letters, now, thresholds.dead_letter_window),
         records=dict(sorted(records.items())),
         thresholds=thresholds,
+        skipped=skips.by_reason(),
     )

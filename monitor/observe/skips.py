@@ -30,6 +30,7 @@ from schemas import Event
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
+T = TypeVar("T")
 
 UNDECODABLE = "undecodable"
 NEWER_SCHEMA = "newer schema_version"
@@ -79,20 +80,25 @@ class Skips:
         )
 
     def decode(
+        self, record: RawRecord, event_type: type[E], *, key_of: Callable[[E], str] | None = None
+    ) -> E | None:
+        """The record as `event_type`, or None after counting and logging why it cannot
+        be used. With `key_of`, a keyed record must be keyed by what `key_of` says of
+        its value."""
+        return self.decode_with(record, event_type.model_validate_json, event_type, key_of=key_of)
+
+    def decode_with(
         self,
         record: RawRecord,
-        event_type: type[E],
+        decoder: Callable[[bytes], T],
+        event_type: type[Event],
         *,
-        decoder: Callable[[bytes], E] | None = None,
-        key_of: Callable[[E], str] | None = None,
-    ) -> E | None:
-        """The record as `event_type` (through `decoder` when the topic carries several
-        events), or None after counting and logging why it cannot be used.
-
-        With `key_of`, a keyed record must be keyed by what `key_of` says of its value.
-        """
+        key_of: Callable[[T], str] | None = None,
+    ) -> T | None:
+        """`decode` for a topic that carries several events: `decoder` tells them apart,
+        `event_type` is one of them (for the schema_version this reader knows)."""
         try:
-            event = (decoder or event_type.model_validate_json)(record.value)
+            event = decoder(record.value)
         except ValueError as error:  # pydantic's ValidationError and JSON errors alike
             self.skip(record, why_undecodable(record.value, event_type), _first_line(error))
             return None

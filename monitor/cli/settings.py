@@ -227,6 +227,20 @@ WEB_PORT = option(
     help="Serve Prometheus /metrics on this port (a worker also serves Faust's web views"
     " there); off by default.",
 )
+WEB_HOST = option(
+    "--web-host",
+    env="MONITOR_WEB_HOST",
+    setting="web_host",
+    help="Address the web port listens on: this machine only by default; 0.0.0.0 for"
+    " every interface (in a container).",
+)
+TABLE_VIEWS = option(
+    "--table-views/--no-table-views",
+    env="MONITOR_WEB_TABLE_VIEWS",
+    setting="web_table_views",
+    help="Also serve Faust's /table and /router views on the web port: they show the"
+    " whole escalation state, key by key.",
+)
 
 # -- When something needs attention: `monitor status`, the dashboard ---------------
 

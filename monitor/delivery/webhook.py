@@ -567,6 +567,14 @@ class Deliverer:
             return
         self._committed.update(offsets)
 
+    async def hand_over(self, consumer: AIOKafkaConsumer, revoked: list[TopicPartition]) -> None:
+        """The group gives `revoked` to another deliverer: commit what is done, and leave
+        the rest of their notices to it."""
+        await self.commit(consumer)
+        self.unfinished.forget(revoked)
+        for tp in revoked:
+            self._committed.pop(tp, None)
+
     def handover(self, consumer: AIOKafkaConsumer) -> ConsumerRebalanceListener:
         """What to do when the group moves partitions between deliverers."""
         return _Handover(self, consumer)
@@ -578,10 +586,7 @@ class _Handover(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self.deliverer.commit(self.consumer)
-        self.deliverer.unfinished.forget(revoked)
-        for tp in revoked:
-            self.deliverer._committed.pop(tp, None)
+        await self.deliverer.hand_over(self.consumer, revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         shown = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned)) or "nothing"

@@ -10,11 +10,14 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from aiokafka import TopicPartition
 from pydantic import SecretBytes
 
 from monitor.delivery.webhook import (
+    Delivery,
     RetryPolicy,
     Subscriber,
+    Unfinished,
     WebhookConfigError,
     delivery_id,
     load_subscribers,
@@ -217,3 +220,42 @@ def test_an_error_message_naming_the_url_is_redacted_to_its_label() -> None:
     assert "pw-991" not in said
     assert "t0k3n-55" not in said
     assert hook.label in said
+
+
+NOTICES_TP = TopicPartition("alerts.escalations", 0)
+
+
+def test_a_partition_is_committed_up_to_the_first_notice_a_subscriber_still_owes() -> None:
+    unfinished = Unfinished()
+    shown = notice_of("high", "elevated", ["armed_incident"])
+
+    def handed(offset: int, subscribers: int) -> list[Delivery]:
+        epoch = unfinished.read(NOTICES_TP, offset, subscribers)
+        return [Delivery(shown, b"{}", NOTICES_TP, offset, epoch)] * subscribers
+
+    first = handed(0, 2)  # two subscribers want it
+    handed(1, 0)  # nobody does (or it was skipped)
+    third = handed(2, 1)
+
+    assert unfinished.committable() == {NOTICES_TP: 0}
+    unfinished.finish(first[0])
+    unfinished.finish(third[0])
+    assert unfinished.committable() == {NOTICES_TP: 0}, "one subscriber still owes offset 0"
+    unfinished.finish(first[1])
+    assert unfinished.committable() == {NOTICES_TP: 3}
+    assert len(unfinished) == 0
+
+
+def test_notices_of_a_partition_handed_over_are_no_longer_this_deliverers() -> None:
+    unfinished = Unfinished()
+    epoch = unfinished.read(NOTICES_TP, 5, 1)
+    queued = Delivery(notice_of("high", "elevated", []), b"{}", NOTICES_TP, 5, epoch)
+
+    unfinished.forget([NOTICES_TP])
+    again = unfinished.read(NOTICES_TP, 5, 1)  # assigned back, read again from its commit
+
+    assert not unfinished.current(queued)
+    unfinished.finish(queued)  # the old copy, finished late, settles nothing
+    assert unfinished.committable() == {NOTICES_TP: 5}
+    unfinished.finish(Delivery(queued.notice, b"{}", NOTICES_TP, 5, again))
+    assert unfinished.committable() == {NOTICES_TP: 6}

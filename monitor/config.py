@@ -55,6 +55,12 @@ class Settings:
     # None: the collector's own, which names the project and where to reach it.
     user_agent: str | None = None
     web_port: int | None = None
+    # Where the web port listens: this machine only unless told otherwise (a container
+    # says 0.0.0.0, behind its own network and published ports).
+    web_host: str = "127.0.0.1"
+    # Faust's /table and /router views show the whole escalation state, key by key:
+    # served only when asked for.
+    web_table_views: bool = False
     # Faust's working directory (table metadata); tables themselves live in
     # memory and are restored from their changelog topics at start-up.
     data_dir: Path = field(default_factory=lambda: Path(".monitor-data"))
@@ -76,5 +82,9 @@ class Settings:
     webhook_backoff_s: float = 2.0
     webhook_max_backoff_s: float = 300.0
     webhook_timeout_s: float = 10.0
+    # The deliverer leaves its consumer group when it has not polled the broker for this
+    # long (Kafka's max.poll.interval.ms). It polls every half second whatever its
+    # subscribers do: a subscriber's wait is its own, not the consumer's.
+    max_poll_interval_s: float = 300.0
     # The period a digest covers, aligned to the epoch (daily: midnight to midnight UTC).
     digest_period_s: float = 24 * 3600.0

@@ -18,7 +18,7 @@ from monitor.errors import MonitorError
 from monitor.escalation.scoring import ScoringConfig
 from monitor.kafka import producer
 from monitor.observe.broker_watch import BrokerMemory, BrokerWatch
-from monitor.observe.metrics import Metrics, instrument
+from monitor.observe.metrics import Metrics, instrument, serve_web_views
 from monitor.streams import create_pipeline
 from monitor.tagging.rules import Rules
 from monitor.topics import ensure_topics
@@ -58,6 +58,7 @@ async def run_worker(
     metrics = metrics if metrics is not None else Metrics()
     pipeline = create_pipeline(settings, rules=rules, scoring=scoring, observe=metrics.observe)
     if settings.web_port is not None:
+        serve_web_views(pipeline.app, settings)  # before anything builds the web server
         instrument(pipeline.app, metrics, settings)
     await pipeline.app.start()
     log.info(

@@ -344,7 +344,10 @@ class WebhookFailed(Event):
 
     schema_version: Literal[1] = 1
     subscriber: str = Field(description="The subscriber's name in the webhook file")
-    url: str
+    url: str = Field(
+        description="The URL's label: scheme, host, port and the first 12 hex digits of the"
+        " SHA-256 of the URL; never the URL itself, which may carry a token"
+    )
     delivery_id: str = Field(description="The X-Monitor-Delivery header every attempt carried")
     notice_id: str
     attempts: int = Field(ge=1)

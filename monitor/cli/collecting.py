@@ -17,6 +17,7 @@ from monitor.cli.settings import (
     IDEMPOTENCE,
     KAFKA,
     PARTITIONS,
+    WEB_HOST,
     WEB_PORT,
 )
 from monitor.config import Settings
@@ -29,7 +30,7 @@ EXIT_FEEDS_FAILED = 2
 
 
 @click.command()
-@settings_options(BOOTSTRAP, IDEMPOTENCE, PARTITIONS, *FEED, WEB_PORT, accepts=KAFKA)
+@settings_options(BOOTSTRAP, IDEMPOTENCE, PARTITIONS, *FEED, WEB_PORT, WEB_HOST, accepts=KAFKA)
 @option(
     "--once",
     env="MONITOR_COLLECT_ONCE",

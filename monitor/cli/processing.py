@@ -23,6 +23,8 @@ from monitor.cli.settings import (
     RULES,
     SCORING,
     SESSION_TIMEOUT,
+    TABLE_VIEWS,
+    WEB_HOST,
     WEB_PORT,
 )
 from monitor.config import Settings
@@ -44,6 +46,8 @@ WORKER = (
     SCORING,
     DATA_DIR,
     WEB_PORT,
+    WEB_HOST,
+    TABLE_VIEWS,
 )
 
 

@@ -228,6 +228,20 @@ WEB_PORT = option(
     help="Serve Prometheus /metrics on this port (a worker also serves Faust's web views"
     " there); off by default.",
 )
+WEB_HOST = option(
+    "--web-host",
+    env="MONITOR_WEB_HOST",
+    setting="web_host",
+    help="Address the web port listens on: this machine only by default; 0.0.0.0 for"
+    " every interface (in a container).",
+)
+TABLE_VIEWS = option(
+    "--table-views/--no-table-views",
+    env="MONITOR_WEB_TABLE_VIEWS",
+    setting="web_table_views",
+    help="Also serve Faust's /table and /router views on the web port: they show the"
+    " whole escalation state, key by key.",
+)
 
 # -- When something needs attention: `monitor status`, the dashboard ---------------
 
@@ -282,7 +296,8 @@ MAX_BACKOFF = option(
     env="MONITOR_WEBHOOK_MAX_BACKOFF",
     setting="webhook_max_backoff_s",
     type=click.FloatRange(min=0),
-    help="Longest wait between two attempts, in seconds.",
+    help="Longest wait between two attempts, in seconds: a subscriber whose Retry-After"
+    " asks for more has the notice parked at once.",
 )
 REQUEST_TIMEOUT = option(
     "--request-timeout",
@@ -290,6 +305,14 @@ REQUEST_TIMEOUT = option(
     setting="webhook_timeout_s",
     type=click.FloatRange(min=0.1),
     help="Seconds one POST may take.",
+)
+MAX_POLL_INTERVAL = option(
+    "--max-poll-interval",
+    env="MONITOR_MAX_POLL_INTERVAL",
+    setting="max_poll_interval_s",
+    type=click.FloatRange(min=1),
+    help="Seconds without a poll before a deliverer leaves its consumer group"
+    " (Kafka's max.poll.interval.ms); it polls every half second while subscribers wait.",
 )
 RETRIES = (MAX_ATTEMPTS, BACKOFF, MAX_BACKOFF, REQUEST_TIMEOUT)
 

@@ -18,6 +18,7 @@ from monitor.cli.settings import (
     DIGEST_PERIOD,
     IDEMPOTENCE,
     KAFKA,
+    MAX_POLL_INTERVAL,
     REBALANCE_TIMEOUT,
     RETRIES,
     SCORING,
@@ -55,8 +56,11 @@ def alerts(settings: Settings, as_json: bool, from_beginning: bool, follow: bool
     """
     from monitor.delivery.terminal import format_notice
     from monitor.kafka import read_topic
+    from monitor.observe.skips import Skips
     from monitor.topics import ALERTS_ESCALATIONS
-    from schemas import EscalationNotice, decode
+    from schemas import EscalationNotice
+
+    skips = Skips("monitor alerts")
 
     async def print_notices() -> None:
         # Starting at the end without following would show nothing at all.
@@ -67,25 +71,32 @@ def alerts(settings: Settings, as_json: bool, from_beginning: bool, follow: bool
             follow=follow or not from_beginning,
         )
         async for record in records:
-            try:
-                notice = decode(EscalationNotice, record.value)
-            except ValueError as error:
-                click.echo(
-                    f"skipping undecodable record at offset {record.offset}: {error}", err=True
-                )
+            notice = skips.decode(record, EscalationNotice, key_of=lambda n: n.dyad)
+            if notice is None:
                 continue
             if as_json:
                 click.echo(json.dumps(notice.model_dump(mode="json"), ensure_ascii=False))
             else:
                 click.echo(format_notice(notice) + "\n")
 
-    run(lambda stop: until_stopped(print_notices(), stop))
+    try:
+        run(lambda stop: until_stopped(print_notices(), stop))
+    finally:
+        if skips.total:
+            click.echo(skips.summary(), err=True)
 
 
 @click.command()
 # A consumer group of deliverers (APP_ID-webhooks by default) that park what fails.
 @settings_options(
-    BOOTSTRAP, IDEMPOTENCE, APP_ID, REBALANCE_TIMEOUT, SESSION_TIMEOUT, *RETRIES, accepts=KAFKA
+    BOOTSTRAP,
+    IDEMPOTENCE,
+    APP_ID,
+    REBALANCE_TIMEOUT,
+    SESSION_TIMEOUT,
+    MAX_POLL_INTERVAL,
+    *RETRIES,
+    accepts=KAFKA,
 )
 @option(
     "--webhooks",
@@ -114,9 +125,11 @@ def deliver(
 ) -> None:
     """POST every escalation notice to the webhook subscribers, signed, with retries."""
     from monitor.delivery.webhook import load_subscribers, run_delivery
+    from monitor.observe.skips import Skips
     from monitor.topics import ensure_topics
 
     subscribers = load_subscribers(webhooks)
+    skips = Skips("webhook deliverer")
 
     def report(outcome: Outcome) -> None:
         verdict = "delivered" if outcome.delivered else f"parked ({outcome.reason})"
@@ -128,14 +141,19 @@ def deliver(
     async def deliver_until_stopped(stop: asyncio.Event) -> None:
         await ensure_topics(settings)
         click.echo(f"delivering to {len(subscribers)} subscriber(s); Ctrl-C stops")
-        await run_delivery(
-            settings,
-            subscribers,
-            stop,
-            group_id=group or f"{settings.app_id}-webhooks",
-            from_beginning=from_beginning,
-            on_outcome=report,
-        )
+        try:
+            await run_delivery(
+                settings,
+                subscribers,
+                stop,
+                group_id=group or f"{settings.app_id}-webhooks",
+                from_beginning=from_beginning,
+                on_outcome=report,
+                skips=skips,
+            )
+        finally:
+            if skips.total:
+                click.echo(skips.summary(), err=True)
 
     run(deliver_until_stopped)
 
@@ -175,7 +193,10 @@ def digest(settings: Settings, once: bool, until: datetime | None, as_json: bool
     )
     from monitor.escalation.scoring import DEFAULT_SCORING, ScoringConfig
     from monitor.observe.progress import Progress
+    from monitor.observe.skips import Skips
     from monitor.topics import ensure_topics
+
+    skips = Skips("digest")
 
     length = timedelta(seconds=settings.digest_period_s)
     weights = ScoringConfig.load(settings.scoring_file or DEFAULT_SCORING).weights
@@ -193,13 +214,15 @@ def digest(settings: Settings, once: bool, until: datetime | None, as_json: bool
         boundary, _ = period_containing(end, length)
         with Progress("reading the topics", unit="records") as progress:
             compiled, fresh = await publish_digest(
-                settings, boundary - length, boundary, weights, progress=progress
+                settings, boundary - length, boundary, weights, progress=progress, skips=skips
             )
         show(compiled, fresh)
+        if skips.total:
+            click.echo(skips.summary(), err=True)
 
     async def every_period(stop: asyncio.Event) -> None:
         await ensure_topics(settings)
-        await run_digests(settings, length, weights, stop, on_digest=show)
+        await run_digests(settings, length, weights, stop, on_digest=show, skips=skips)
 
     if once:
         run(last_period())

@@ -22,6 +22,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.kafka import producer, publish, read_topic
 from monitor.observe.progress import Progress
+from monitor.observe.skips import Skips
 from monitor.records import Outgoing
 from monitor.topics import (
     ALERTS_DIGESTS,
@@ -41,7 +42,6 @@ from schemas import (
     Level,
     LevelSpan,
     TensionState,
-    decode,
 )
 
 log = logging.getLogger(__name__)
@@ -139,33 +139,54 @@ def compile_digest(
 
 
 async def _read_all(
-    settings: Settings, spec: TopicSpec, event_type: type[E], progress: Progress | None
+    settings: Settings,
+    spec: TopicSpec,
+    event_type: type[E],
+    progress: Progress | None,
+    skips: Skips,
+    key_of: Callable[[E], str] | None = None,
 ) -> list[E]:
     events = []
     async for record in read_topic(settings, spec):
-        with contextlib.suppress(ValueError):  # bad records are the dead letters' business
-            events.append(decode(event_type, record.value))
+        # Bad records are the dead letters' business; here they are skipped, and said.
+        event = skips.decode(record, event_type, key_of=key_of)
+        if event is not None:
+            events.append(event)
         if progress is not None:
             progress.advance()
     return events
 
 
 async def read_history(
-    settings: Settings, progress: Progress | None = None
+    settings: Settings, progress: Progress | None = None, skips: Skips | None = None
 ) -> tuple[list[ItemTagged], list[TensionState], list[EscalationNotice]]:
     """Everything the digest is made of, read from the start of each topic."""
+    skips = skips if skips is not None else Skips("digest")
     return (
-        await _read_all(settings, NEWS_TAGGED, ItemTagged, progress),
-        await _read_all(settings, TENSION_STATE, TensionState, progress),
-        await _read_all(settings, ALERTS_ESCALATIONS, EscalationNotice, progress),
+        await _read_all(
+            settings, NEWS_TAGGED, ItemTagged, progress, skips, key_of=lambda i: i.item_id
+        ),
+        await _read_all(
+            settings, TENSION_STATE, TensionState, progress, skips, key_of=lambda s: s.dyad
+        ),
+        await _read_all(
+            settings,
+            ALERTS_ESCALATIONS,
+            EscalationNotice,
+            progress,
+            skips,
+            key_of=lambda n: n.dyad,
+        ),
     )
 
 
-async def published_digest_ids(settings: Settings) -> set[str]:
+async def published_digest_ids(settings: Settings, skips: Skips | None = None) -> set[str]:
+    skips = skips if skips is not None else Skips("digest")
     ids = set()
     async for record in read_topic(settings, ALERTS_DIGESTS):
-        with contextlib.suppress(ValueError):
-            ids.add(decode(DigestCompiled, record.value).digest_id)
+        digest = skips.decode(record, DigestCompiled, key_of=lambda d: d.dyad)
+        if digest is not None:
+            ids.add(digest.digest_id)
     return ids
 
 
@@ -178,14 +199,17 @@ async def publish_digest(
     dyad: str = DYAD_AZ_RU,
     now: datetime | None = None,
     progress: Progress | None = None,
+    skips: Skips | None = None,
 ) -> tuple[DigestCompiled, bool]:
     """Compile the digest of [start, end) and publish it unless it already was.
 
-    Returns the digest and whether this call published it.
+    Returns the digest and whether this call published it. What cannot be read is
+    skipped, logged and counted in `skips`.
     """
-    tagged, states, notices = await read_history(settings, progress)
+    skips = skips if skips is not None else Skips("digest")
+    tagged, states, notices = await read_history(settings, progress, skips)
     digest = compile_digest(dyad, start, end, tagged, states, notices, weights, now or utc_now())
-    if digest.digest_id in await published_digest_ids(settings):
+    if digest.digest_id in await published_digest_ids(settings, skips):
         return digest, False
     async with producer(settings) as client:
         await publish(client, [Outgoing.of(ALERTS_DIGESTS, dyad, digest)])
@@ -200,6 +224,7 @@ async def run_digests(
     *,
     clock: Clock = utc_now,
     on_digest: Callable[[DigestCompiled, bool], None] | None = None,
+    skips: Skips | None = None,
 ) -> None:
     """At the end of each period, publish its digest; until `stop`."""
     while not stop.is_set():
@@ -209,7 +234,9 @@ async def run_digests(
             await asyncio.wait_for(stop.wait(), timeout=max(0.0, wait_s))
         if stop.is_set():
             return
-        digest, fresh = await publish_digest(settings, boundary - period, boundary, weights)
+        digest, fresh = await publish_digest(
+            settings, boundary - period, boundary, weights, skips=skips
+        )
         if on_digest is not None:
             on_digest(digest, fresh)
 

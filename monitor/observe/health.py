@@ -8,9 +8,8 @@ counts as stale or as needing attention is tested without a broker; only
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -21,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from monitor.config import Settings
 from monitor.kafka import read_topic
 from monitor.observe.broker_watch import BrokerMemory, BrokerSeen, cluster_id_of
+from monitor.observe.skips import Skips
 from monitor.topics import (
     FEEDS_HEALTH,
     NEWS_DEADLETTER,
@@ -36,7 +36,6 @@ from schemas import (
     FeedStale,
     Level,
     TensionState,
-    decode,
     decode_feed_health,
 )
 
@@ -85,6 +84,85 @@ class FeedHealth:
     silent_since: datetime | None = None
 
 
+@dataclass
+class FeedTally:
+    """One feed's polls and silences folded as they are read: its health line in
+    constant space, however long the history (the dashboard keeps one per feed for
+    months). Polls may come in any order; the latest by `polled_at` is the feed's
+    state, and an older one that comes late only adds to the counts."""
+
+    feed_url: str
+    source: str = ""
+    polls: int = 0
+    errors: int = 0
+    consecutive_errors: int = 0
+    last_poll: datetime | None = None
+    last_status: str = ""
+    last_success: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_new: datetime | None = None  # the latest poll that brought a new item
+    silence: FeedStale | None = None  # the latest the collector reported
+
+    def add_poll(self, poll: FeedPolled) -> None:
+        when = poll.polled_at
+        failed = poll.status == "error"
+        self.polls += 1
+        if failed:
+            self.errors += 1
+            if self.last_error_at is None or when >= self.last_error_at:
+                self.last_error, self.last_error_at = poll.error, when
+        elif self.last_success is None or when > self.last_success:
+            self.last_success = when
+        if poll.items_new and (self.last_new is None or when > self.last_new):
+            self.last_new = when
+        if self.last_poll is None or when >= self.last_poll:
+            self.last_poll, self.last_status, self.source = when, poll.status, poll.source
+            self.consecutive_errors = self.consecutive_errors + 1 if failed else 0
+
+    def add_silence(self, silence: FeedStale) -> None:
+        if self.silence is None or silence.detected_at > self.silence.detected_at:
+            self.silence = silence
+
+    def health(self, now: datetime, stale_after: timedelta) -> FeedHealth | None:
+        """The feed's health line; None until a poll of it was read."""
+        if self.last_poll is None:
+            return None
+        quiet = self.silence
+        silent = quiet is not None and (self.last_new is None or quiet.detected_at > self.last_new)
+        return FeedHealth(
+            feed_url=self.feed_url,
+            source=self.source,
+            polls=self.polls,
+            errors=self.errors,
+            consecutive_errors=self.consecutive_errors,
+            last_poll=self.last_poll,
+            last_status=self.last_status,
+            last_success=self.last_success,
+            last_error=self.last_error,
+            stale=silent or self.last_success is None or now - self.last_success > stale_after,
+            silent_since=quiet.silent_since if quiet is not None and silent else None,
+        )
+
+
+class FeedTallies(dict[str, FeedTally]):
+    """A tally per feed URL: the dashboard's (and `monitor status`'s) memory of feeds.health."""
+
+    def add(self, event: FeedPolled | FeedStale) -> None:
+        tally = self.get(event.feed_url)
+        if tally is None:
+            tally = self[event.feed_url] = FeedTally(event.feed_url)
+        if isinstance(event, FeedStale):
+            tally.add_silence(event)
+        else:
+            tally.add_poll(event)
+
+    def health(self, now: datetime, stale_after: timedelta) -> list[FeedHealth]:
+        """One line per polled feed, stale ones first."""
+        lines = [line for tally in self.values() if (line := tally.health(now, stale_after))]
+        return sorted(lines, key=lambda f: (not f.stale, f.source.lower()))
+
+
 def summarize_feeds(
     polls: Iterable[FeedPolled],
     now: datetime,
@@ -96,45 +174,12 @@ def summarize_feeds(
     A feed is stale when it has not been read successfully within `stale_after`,
     or when the collector reported it silent (FeedStale) after its last new item.
     """
-    by_feed: dict[str, list[FeedPolled]] = {}
+    tallies = FeedTallies()
     for poll in polls:
-        by_feed.setdefault(poll.feed_url, []).append(poll)
-    latest_silence: dict[str, FeedStale] = {}
+        tallies.add(poll)
     for silence in silences:
-        known = latest_silence.get(silence.feed_url)
-        if known is None or silence.detected_at > known.detected_at:
-            latest_silence[silence.feed_url] = silence
-    summaries = []
-    for url, history in by_feed.items():
-        history.sort(key=lambda p: p.polled_at)
-        last = history[-1]
-        successes = [p for p in history if p.status != "error"]
-        consecutive = 0
-        for poll in reversed(history):
-            if poll.status != "error":
-                break
-            consecutive += 1
-        last_success = successes[-1].polled_at if successes else None
-        failures = [p for p in history if p.status == "error"]
-        last_new = max((p.polled_at for p in history if p.items_new), default=None)
-        quiet = latest_silence.get(url)
-        silent = quiet is not None and (last_new is None or quiet.detected_at > last_new)
-        summaries.append(
-            FeedHealth(
-                feed_url=url,
-                source=last.source,
-                polls=len(history),
-                errors=len(failures),
-                consecutive_errors=consecutive,
-                last_poll=last.polled_at,
-                last_status=last.status,
-                last_success=last_success,
-                last_error=failures[-1].error if failures else None,
-                stale=silent or last_success is None or now - last_success > stale_after,
-                silent_since=quiet.silent_since if quiet is not None and silent else None,
-            )
-        )
-    return sorted(summaries, key=lambda f: (not f.stale, f.source.lower()))
+        tallies.add(silence)
+    return tallies.health(now, stale_after)
 
 
 @dataclass(frozen=True)
@@ -145,20 +190,52 @@ class DeadLetterSummary:
     last_at: datetime | None = None
 
 
+@dataclass
+class DeadLetterTally:
+    """Dead letters folded as they are read, in space bounded by the window: totals by
+    reason, and the recent ones counted per minute (a minute counts as recent when its
+    latest letter is), kept while within `window` of the latest letter."""
+
+    window: timedelta
+    total: int = 0
+    by_reason: Counter[str] = field(default_factory=Counter)
+    last_at: datetime | None = None
+    # minute → (letters in it, the latest of them), in the order the minutes came
+    minutes: OrderedDict[datetime, tuple[int, datetime]] = field(default_factory=OrderedDict)
+
+    def add(self, letter: DeadLetter) -> None:
+        when = letter.failed_at
+        self.total += 1
+        self.by_reason[f"{letter.stage}: {letter.error_type}"] += 1
+        if self.last_at is None or when > self.last_at:
+            self.last_at = when
+        assert self.last_at is not None
+        horizon = self.last_at - self.window
+        if when < horizon:
+            return  # recent to no one
+        minute = when.replace(second=0, microsecond=0)
+        count, latest = self.minutes.get(minute, (0, when))
+        self.minutes[minute] = (count + 1, max(latest, when))
+        while self.minutes:  # the oldest minutes first; a straggler waits its turn
+            _, latest = next(iter(self.minutes.values()))
+            if latest >= horizon:
+                break
+            self.minutes.popitem(last=False)
+
+    def summary(self, now: datetime) -> DeadLetterSummary:
+        recent = sum(n for n, at in self.minutes.values() if now - at <= self.window)
+        return DeadLetterSummary(
+            self.total, recent, dict(self.by_reason.most_common()), self.last_at
+        )
+
+
 def summarize_dead_letters(
     letters: Iterable[DeadLetter], now: datetime, window: timedelta
 ) -> DeadLetterSummary:
-    reasons: Counter[str] = Counter()
-    total = recent = 0
-    last_at: datetime | None = None
+    tally = DeadLetterTally(window)
     for letter in letters:
-        total += 1
-        reasons[f"{letter.stage}: {letter.error_type}"] += 1
-        if now - letter.failed_at <= window:
-            recent += 1
-        if last_at is None or letter.failed_at > last_at:
-            last_at = letter.failed_at
-    return DeadLetterSummary(total, recent, dict(reasons.most_common()), last_at)
+        tally.add(letter)
+    return tally.summary(now)
 
 
 @dataclass(frozen=True)
@@ -206,6 +283,8 @@ class HealthReport:
     records: dict[str, int]  # topic → records kept (end minus beginning offsets)
     thresholds: Thresholds
     broker: BrokerSeen | None = None  # as the data directory remembers it (BrokerMemory)
+    # "topic: reason" → records read and not used (see monitor/observe/skips.py)
+    skipped: Mapping[str, int] = field(default_factory=dict)
 
     def attention(self) -> list[str]:
         """Why someone should look, one reason a line; empty when all is well."""
@@ -279,6 +358,7 @@ class HealthReport:
                 else None,
             },
             "records": self.records,
+            "skipped": {"total": sum(self.skipped.values()), "by_reason": dict(self.skipped)},
         }
 
 
@@ -290,26 +370,32 @@ def latest_per_dyad(states: Iterable[TensionState]) -> tuple[TensionState, ...]:
     return tuple(latest[dyad] for dyad in sorted(latest))
 
 
-async def _decoded(settings: Settings, spec: TopicSpec, event_type: type[E]) -> list[E]:
-    events = []
+async def _each(
+    settings: Settings,
+    spec: TopicSpec,
+    event_type: type[E],
+    skips: Skips,
+    key_of: Callable[[E], str] | None = None,
+) -> AsyncIterator[E]:
     async for record in read_topic(settings, spec):
-        with contextlib.suppress(ValueError):  # a foreign record is not health information
-            events.append(decode(event_type, record.value))
-    return events
+        event = skips.decode(record, event_type, key_of=key_of)
+        if event is not None:
+            yield event
 
 
-async def feed_events(settings: Settings) -> tuple[list[FeedPolled], list[FeedStale]]:
-    """feeds.health holds two events, told apart by `event_type`."""
-    polls: list[FeedPolled] = []
-    silences: list[FeedStale] = []
+def _feed_url(event: FeedPolled | FeedStale) -> str:
+    return event.feed_url
+
+
+async def feed_tallies(settings: Settings, skips: Skips) -> FeedTallies:
+    """feeds.health folded per feed (it holds two events, told apart by `event_type`;
+    each keyed by its feed)."""
+    tallies = FeedTallies()
     async for record in read_topic(settings, FEEDS_HEALTH):
-        with contextlib.suppress(ValueError):
-            event = decode_feed_health(record.value)
-            if isinstance(event, FeedStale):
-                silences.append(event)
-            else:
-                polls.append(event)
-    return polls, silences
+        event = skips.decode_with(record, decode_feed_health, FeedPolled, key_of=_feed_url)
+        if event is not None:
+            tallies.add(event)
+    return tallies
 
 
 async def topic_offsets(
@@ -383,21 +469,31 @@ async def stream_offsets(
     return records, lags
 
 
-async def check_health(settings: Settings, now: datetime, thresholds: Thresholds) -> HealthReport:
-    """Read the topics and offsets once and summarise them."""
+async def check_health(
+    settings: Settings, now: datetime, thresholds: Thresholds, skips: Skips | None = None
+) -> HealthReport:
+    """Read the topics and offsets once and summarise them; what cannot be read is
+    skipped, logged and counted in the report."""
+    skips = skips if skips is not None else Skips("monitor status")
     records, lags = await stream_offsets(settings)
-    states = await _decoded(settings, TENSION_STATE, TensionState)
-    polls, silences = await feed_events(settings)
-    letters = await _decoded(settings, NEWS_DEADLETTER, DeadLetter)
+    # Folded as they are read: a year of polls is not held in memory.
+    latest: dict[str, TensionState] = {}
+    async for state in _each(settings, TENSION_STATE, TensionState, skips, lambda s: s.dyad):
+        latest[state.dyad] = state
+    feeds = await feed_tallies(settings, skips)
+    letters = DeadLetterTally(thresholds.dead_letter_window)
+    async for letter in _each(settings, NEWS_DEADLETTER, DeadLetter, skips):
+        letters.add(letter)
     memory = BrokerMemory(settings.data_dir)
     memory.remember(settings.bootstrap, await cluster_id_of(settings.bootstrap))
     return HealthReport(
         checked_at=now,
-        states=latest_per_dyad(states),
-        feeds=tuple(summarize_feeds(polls, now, thresholds.stale_after, silences)),
+        states=latest_per_dyad(latest.values()),
+        feeds=tuple(feeds.health(now, thresholds.stale_after)),
         lags=tuple(lags),
-        dead_letters=summarize_dead_letters(letters, now, thresholds.dead_letter_window),
+        dead_letters=letters.summary(now),
         records=dict(sorted(records.items())),
         thresholds=thresholds,
         broker=memory.seen(settings.bootstrap),
+        skipped=skips.by_reason(),
     )

@@ -273,6 +273,19 @@ class EventLatency(Sensor):
         return state
 
 
+def serve_web_views(app: Any, settings: Settings) -> None:
+    """What Faust's web server of `app` listens on and shows, before it is built.
+
+    It listens where the settings say (this machine only by default: Faust's own
+    default is every interface). Its /table views, which list every key and value
+    of the escalation's table, and its /router views (which worker owns which key,
+    for table views across workers) are served only when asked for.
+    """
+    app.conf.web_bind = settings.web_host
+    app.conf.web_tables_enabled = settings.web_table_views
+    app.conf.web_router_enabled = settings.web_table_views
+
+
 def instrument(app: Any, metrics: Metrics, settings: Settings, path: str = "/metrics") -> None:
     """Attach Faust's Prometheus sensor and our collectors to `app`; serve them at `path`.
 
@@ -312,7 +325,7 @@ async def resume_quietly(metrics: Metrics, settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def serve_metrics(metrics: Metrics, port: int, host: str = "0.0.0.0") -> AsyncIterator[int]:
+async def serve_metrics(metrics: Metrics, port: int, host: str = "127.0.0.1") -> AsyncIterator[int]:
     """Serve /metrics on its own small web server (for processes without Faust's).
 
     Yields the port actually bound (pass 0 for any free one).
@@ -336,5 +349,5 @@ async def collector_metrics(settings: Settings) -> AsyncIterator[Metrics]:
     if settings.web_port is None:
         yield metrics
         return
-    async with serve_metrics(metrics, settings.web_port):
+    async with serve_metrics(metrics, settings.web_port, settings.web_host):
         yield metrics

@@ -81,6 +81,7 @@ PAGE = """<!doctype html>
     <h2 style="margin-top:14px">Consumer lag</h2>
     <table><tbody id="lag"></tbody></table>
     <p id="deadletters" class="muted"></p>
+    <p id="skipped" class="muted"></p>
   </section>
 </main>
 <script>
@@ -213,6 +214,10 @@ function draw(s) {
     `Dead letters: ${dl.total} (${dl.recent} recent)` +
     (Object.keys(dl.by_reason).length ? " — " + Object.entries(dl.by_reason)
       .map(([r, n]) => `${r} ×${n}`).join(", ") : "");
+  const sk = s.skipped;
+  document.getElementById("skipped").textContent = sk.total ?
+    `Records skipped (unreadable here): ${sk.total} — ` + Object.entries(sk.by_reason)
+      .map(([r, n]) => `${r} ×${n}`).join(", ") : "";
 }
 
 async function refresh() {

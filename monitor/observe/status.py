@@ -67,6 +67,11 @@ def format_status(report: HealthReport) -> str:
         f"dead letters   {letters.total} ({letters.recent} recent)"
         + (f": {reasons}" if reasons else "")
     )
+    skipped = sum(report.skipped.values())
+    why = ", ".join(f"{reason} ×{n}" for reason, n in report.skipped.items())
+    lines.append(
+        f"skipped        {skipped} record(s) it could not use" + (f": {why}" if why else "")
+    )
     attention = report.attention()
     if attention:
         lines.append("NEEDS ATTENTION")

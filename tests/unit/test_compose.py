@@ -319,6 +319,39 @@ def test_topics_are_created_once_kafka_is_healthy_and_before_anything_else_start
         assert dependencies(SERVICES[name]).get(topics) == "service_completed_successfully", name
 
 
+def http_listeners(monkeypatch: pytest.MonkeyPatch) -> dict[str, click.Context]:
+    """The services that serve HTTP (a web port, the dashboard), each parsed in its own
+    environment: service → its parsed command line."""
+    found = {}
+    for name in project_services():
+        with monkeypatch.context() as scoped:
+            context = parse_service(name, scoped)
+        if context.command.name == "dashboard" or context.params.get("web_port"):
+            found[name] = context
+    return found
+
+
+def test_services_that_serve_http_listen_on_the_containers_interfaces_by_their_variable(
+    container_environment: pytest.MonkeyPatch,
+) -> None:
+    listeners = http_listeners(container_environment)
+
+    assert set(listeners) == {"worker", "collector", "dashboard"}
+    for name, context in listeners.items():
+        option = "host" if context.command.name == "dashboard" else "web_host"
+        # The default, 127.0.0.1, would leave Prometheus and the published port outside.
+        assert context.params[option] == "0.0.0.0", name
+        assert context.get_parameter_source(option) is click.core.ParameterSource.ENVIRONMENT, (
+            f"{name}: set by its MONITOR_ variable, like every other setting here"
+        )
+
+
+def test_the_workers_table_views_stay_off(container_environment: pytest.MonkeyPatch) -> None:
+    for name in services_running("worker"):
+        with container_environment.context() as scoped:
+            assert parse_service(name, scoped).params["table_views"] is False, name
+
+
 def test_the_long_running_services_come_back_after_a_crash() -> None:
     for command in ("worker", "collect", "alerts"):
         for name in services_running(command):

@@ -5,12 +5,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from monitor.config import Settings
 from monitor.records import Outgoing, RawRecord
 from monitor.topics import TopicSpec
+
+Client = TypeVar("Client", AIOKafkaConsumer, AIOKafkaProducer, AIOKafkaAdminClient)
+
+
+@asynccontextmanager
+async def started(client: Client) -> AsyncIterator[Client]:
+    """`client`, started for the block and closed after it however the block ends.
+
+    Also when the task is cancelled while the client is still starting (a
+    dashboard or a status check closing early): a start outside the `try`
+    would leave that client open, its connections with it.
+    """
+    try:
+        await client.start()
+        yield client
+    finally:
+        await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
 
 
 @asynccontextmanager
@@ -21,11 +40,8 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
         enable_idempotence=settings.idempotence,
         linger_ms=5,
     )
-    await client.start()
-    try:
+    async with started(client):
         yield client
-    finally:
-        await client.stop()
 
 
 async def publish(client: AIOKafkaProducer, outgoing: Iterable[Outgoing]) -> int:
@@ -49,18 +65,15 @@ async def true_end_offsets(
     """
     if not reported:
         return {}
-    probe = AIOKafkaConsumer(
+    client = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=50
     )
-    await probe.start()
-    try:
+    async with started(client) as probe:
         probe.assign(list(reported))
         for tp, offset in reported.items():
             probe.seek(tp, offset)
         await probe.getmany(timeout_ms=200, max_records=1)
         return {tp: max(offset, probe.highwater(tp) or 0) for tp, offset in reported.items()}
-    finally:
-        await probe.stop()
 
 
 async def caught_up(
@@ -98,8 +111,7 @@ async def read_topic(
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
     )
-    await consumer.start()
-    try:
+    async with started(consumer):
         partitions = consumer.partitions_for_topic(spec.name)
         while not partitions:
             await consumer._client.force_metadata_update()  # first contact may not know it yet
@@ -138,5 +150,3 @@ async def read_topic(
                         key=message.key,
                         value=message.value if message.value is not None else b"",
                     )
-    finally:
-        await consumer.stop()

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from monitor.config import Settings
-from monitor.kafka import read_topic
+from monitor.kafka import read_topic, started
 from monitor.observe.broker_watch import BrokerMemory, BrokerSeen, cluster_id_of
 from monitor.observe.skips import Skips
 from monitor.topics import (
@@ -405,8 +405,7 @@ async def topic_offsets(
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False
     )
-    await consumer.start()
-    try:
+    async with started(consumer):
         await consumer._client.force_metadata_update()  # see every topic, not only cached ones
         partitions = [
             TopicPartition(spec.name, p)
@@ -432,8 +431,6 @@ async def topic_offsets(
             await consumer.getmany(*partitions, timeout_ms=200, max_records=1)
         end = {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}
         return beginning, end
-    finally:
-        await consumer.stop()
 
 
 async def committed_offsets(
@@ -444,17 +441,13 @@ async def committed_offsets(
     The partitions are named explicitly: the embedded broker (Tansu) cannot
     answer the "all partitions of the group" form of OffsetFetch.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
-    try:
+    async with started(AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)) as admin:
         groups = sorted({str(group[0]) for group in await admin.list_consumer_groups()})
         found: dict[str, dict[TopicPartition, int]] = {}
         for group in groups:
             offsets = await admin.list_consumer_group_offsets(group, partitions=list(partitions))
             found[group] = {tp: meta.offset for tp, meta in offsets.items()}
         return found
-    finally:
-        await admin.close()
 
 
 async def stream_offsets(

@@ -20,12 +20,15 @@ from monitor.config import Settings
 from monitor.kafka import read_topic
 from monitor.service import run_collector
 from monitor.streams import Pipeline, create_pipeline
+from monitor.tagging.agent import tagged_item
 from monitor.topics import (
     ALERTS_ESCALATIONS,
     NEWS_DEADLETTER,
     NEWS_ITEMS,
     NEWS_TAGGED,
     PUBLIC_TOPICS,
+    TENSION_BY_DYAD,
+    TENSION_STATE,
 )
 from schemas import decode_news_item, encode
 from tests.factories import item_collected, link_of, rss_document, rss_item
@@ -302,6 +305,49 @@ async def test_ingest_dead_letters_the_lines_that_are_not_items_and_publishes_th
     assert "larger than a record may be" in by_line[2]["error"]
     assert base64.b64decode(by_line[3]["value_b64"]) == b"{not json"
     assert by_line[3]["error"].startswith("not JSON")
+
+
+async def test_poison_on_the_escalator_s_topic_is_dead_lettered_and_makes_no_phantom_dyad(
+    settings: Settings, pipeline: Pipeline
+) -> None:
+    """A newer monitor's record on news.items, and on tension.by-dyad a record keyed by
+    a dyad nobody watches and one that is not an event: each a dead letter, none a state."""
+    item = item_collected(
+        "i-from-the-future-monitor",
+        "Russian embassy in Baku protests detention of Russian citizens",
+        at=datetime(2025, 7, 4, 9, tzinfo=UTC),
+        collected_at=datetime(2025, 7, 4, 12, tzinfo=UTC),
+    )
+    newer = json.dumps({**json.loads(encode(item)), "schema_version": 2}).encode()
+    tagged = tagged_item(item, pipeline.rules)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(NEWS_ITEMS.name, key=b"newer", value=newer)
+        await producer.send_and_wait(TENSION_BY_DYAD.name, key=b"AZ-XX", value=encode(tagged))
+        await producer.send_and_wait(TENSION_BY_DYAD.name, key=b"AZ-RU", value=b"\x00garbage")
+    finally:
+        await producer.stop()
+
+    def poison(record: Any) -> bool:
+        value = base64.b64decode(json.loads(record.value)["value_b64"])
+        return value in {newer, encode(tagged), b"\x00garbage"}
+
+    letters = await consume_until(
+        settings, NEWS_DEADLETTER.name, lambda rs: sum(map(poison, rs)) >= 3
+    )
+    by_value = {
+        base64.b64decode(letter["value_b64"]): letter
+        for letter in (json.loads(r.value) for r in letters if poison(r))
+    }
+    assert (by_value[newer]["topic"], by_value[newer]["stage"]) == (NEWS_ITEMS.name, "tagger")
+    assert "schema_version" in by_value[newer]["error"]
+    phantom = by_value[encode(tagged)]
+    assert (phantom["topic"], phantom["stage"]) == (TENSION_BY_DYAD.name, "escalator")
+    assert "AZ-XX" in phantom["error"]
+    assert by_value[b"\x00garbage"]["topic"] == TENSION_BY_DYAD.name
+    async for record in read_topic(settings, TENSION_STATE):
+        assert json.loads(record.value)["dyad"] == "AZ-RU", "no phantom dyad"
 
 
 def _sha256(data: bytes) -> str:

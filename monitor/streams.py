@@ -280,7 +280,8 @@ def create_pipeline(
             failed.error = error
             failed.happened.set()
 
-    async def dead_letter_instead(stage: str, record: RawRecord, refusal: BaseException) -> None:
+    async def dead_letter_instead(stage: str, record: RawRecord, refusal: BaseException) -> bool:
+        """Dead-letter `record` whose output was refused; False if even that failed."""
         log.warning(
             "%s: %s[%d]@%d to dead letters, its output was refused: %s",
             stage,
@@ -289,7 +290,12 @@ def create_pipeline(
             record.offset,
             refusal,
         )
-        await asyncio.gather(*await send_all([dead_letter(stage, record, refusal, clock)]))
+        try:
+            await asyncio.gather(*await send_all([dead_letter(stage, record, refusal, clock)]))
+        except Exception as error:
+            fail(error)
+            return False
+        return True
 
     async def deliver(
         stage: str,
@@ -315,7 +321,8 @@ def create_pipeline(
             if refusal is None:
                 fail(error)
                 return False
-            await dead_letter_instead(stage, record, refusal)
+            if not await dead_letter_instead(stage, record, refusal):
+                return False
             in_flight = []
         if not in_flight:
             await acks.settled(slot)
@@ -339,7 +346,8 @@ def create_pipeline(
             if refusal is None:
                 fail(errors[0])  # left unacked: read again after the restart
                 return
-            await dead_letter_instead(stage, record, refusal)
+            if not await dead_letter_instead(stage, record, refusal):
+                return
         await acks.settled(slot)
 
     def raw(event: faust.EventT[bytes]) -> RawRecord:

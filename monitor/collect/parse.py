@@ -14,7 +14,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -24,6 +23,7 @@ from monitor.clock import event_time_of
 from monitor.collect.catalogue import ALLOWED_SCHEMES, FeedSpec
 from monitor.collect.identity import item_id, revision
 from monitor.collect.schedule import feed_ttl_s
+from monitor.collect.text import feed_text
 from schemas.events import ItemCollected
 
 # Bounds on what one item may carry: a hostile or broken feed must not produce a
@@ -40,25 +40,6 @@ MAX_LINK_CHARS = 2_000
 _EXPAT_LIMITS_ENTITIES = pyexpat.version_info >= (2, 4, 0)
 _DECLARES_ENTITIES = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
-# Tags after which the text reads as a new word or line; inline tags (b, a, span)
-# join, so "<b>Ba</b>ku" stays "Baku".
-_BREAKING_TAGS = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
-        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-        "hr", "img", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody",
-        "td", "tfoot", "th", "thead", "tr", "ul",
-    }
-)  # fmt: skip
-# Their content is code or markup, never text a reader sees.
-_HIDDEN_TAGS = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
-# C0 and C1 control characters are never meant to be shown. Format characters
-# (zero-width joiners, soft hyphens) stay: Persian and other scripts need them.
-_CONTROLS_TO_SPACE = {code: " " for code in [*range(0x20), *range(0x7F, 0xA0)]}
-# Text still looking like markup after one pass (the source escaped its tags
-# twice) gets another pass, up to this many.
-_MAX_TEXT_PASSES = 3
-
 
 @dataclass(frozen=True)
 class ParsedFeed:
@@ -71,73 +52,6 @@ class ParsedFeed:
     error: str | None = None
     # How long the feed says it stays unchanged (<ttl>, sy:updatePeriod), in seconds.
     ttl_s: float | None = None
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._hidden_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _HIDDEN_TAGS:
-            self._hidden_depth += 1
-        elif tag in _BREAKING_TAGS:
-            self.parts.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BREAKING_TAGS:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN_TAGS:
-            self._hidden_depth = max(0, self._hidden_depth - 1)
-        elif tag in _BREAKING_TAGS:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden_depth:
-            self.parts.append(data)
-
-
-def _looks_like_markup(text: str) -> bool:
-    start = text.find("<")
-    while start != -1 and start + 1 < len(text):
-        following = text[start + 1]
-        if following.isalpha() or following in "/!?":
-            return True
-        start = text.find("<", start + 1)
-    return False
-
-
-def _without_brackets(text: str) -> str:
-    return text.replace("<", " ").replace(">", " ")
-
-
-def html_to_text(fragment: str) -> str:
-    """Readable plain text of an HTML fragment: tags gone, entities decoded, spaces collapsed.
-
-    Decoding entities can turn `&lt;script&gt;` into a tag again, and downstream
-    consumers (webhooks, dashboards) may render HTML, so text that still looks
-    like markup is stripped again.
-    """
-    text = fragment
-    for _ in range(_MAX_TEXT_PASSES):
-        extractor = _TextExtractor()
-        try:
-            extractor.feed(text)
-            extractor.close()
-        except AssertionError:
-            # The stdlib parser asserts on some malformed declarations ("<![foo[").
-            text = _without_brackets(text)
-            break
-        text = "".join(extractor.parts)
-        if not _looks_like_markup(text):
-            break
-    else:
-        # Still markup after several passes: hostile. Keep the words, drop the brackets.
-        text = _without_brackets(text)
-    return " ".join(text.translate(_CONTROLS_TO_SPACE).split())
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -171,9 +85,17 @@ def _safe_link(raw: Any, base_url: str) -> str | None:
     return absolute
 
 
+def _type_of(detail: Any) -> str | None:
+    value = detail.get("type") if isinstance(detail, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
 def _text_of(entry: dict[str, Any], key: str) -> str:
     value = entry.get(key)
-    return html_to_text(value) if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    # feedparser tells text (an RSS title, Atom type="text") from markup in *_detail.
+    return feed_text(value, _type_of(entry.get(f"{key}_detail")))
 
 
 def _summary_of(entry: dict[str, Any]) -> str:
@@ -183,7 +105,7 @@ def _summary_of(entry: dict[str, Any]) -> str:
     # Atom entries may carry only <content>; its first text is the best summary there is.
     for content in entry.get("content") or ():
         if isinstance(content, Mapping) and isinstance(content.get("value"), str):
-            text = html_to_text(content["value"])
+            text = feed_text(content["value"], _type_of(content))
             if text:
                 return text
     return ""

@@ -11,7 +11,7 @@ import io
 import pyexpat
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ import feedparser
 
 from monitor.clock import event_time_of
 from monitor.collect.catalogue import ALLOWED_SCHEMES, FeedSpec
+from monitor.collect.dates import language_of, localised_date
 from monitor.collect.identity import item_id, revision
 from monitor.collect.schedule import feed_ttl_s
 from monitor.collect.text import feed_text
@@ -111,17 +112,44 @@ def _summary_of(entry: dict[str, Any]) -> str:
     return ""
 
 
-def _published_of(entry: dict[str, Any]) -> datetime | None:
+def _date_texts(entry: dict[str, Any]) -> list[str]:
+    # Read through dict.get: feedparser's own get() maps a missing updated(_parsed)
+    # to published(_parsed) with a DeprecationWarning.
+    texts = (dict.get(entry, "published"), dict.get(entry, "updated"))
+    return [text for text in texts if isinstance(text, str) and text.strip()]
+
+
+def _published_of(entry: dict[str, Any], languages: Sequence[str]) -> datetime | None:
     # Atom feeds often give only <updated>; it is the best publication time they offer.
-    # Read through dict.get: feedparser's own get() maps a missing updated_parsed to
-    # published_parsed with a DeprecationWarning.
-    return _as_utc(dict.get(entry, "published_parsed")) or _as_utc(
+    parsed = _as_utc(dict.get(entry, "published_parsed")) or _as_utc(
         dict.get(entry, "updated_parsed")
     )
+    if parsed is not None:
+        return parsed
+    # What feedparser could not read may be a date in another language.
+    for text in _date_texts(entry):
+        localised = localised_date(text, languages)
+        if localised is not None:
+            return localised
+    return None
+
+
+def _language_of_detail(detail: Any) -> Any:
+    return detail.get("language") if isinstance(detail, Mapping) else None
+
+
+def _languages_of(*tagged: Any) -> list[str]:
+    """Languages named by the catalogue, xml:lang or <language>, most specific first."""
+    languages = (language_of(tag) for tag in tagged)
+    return list(dict.fromkeys(lang for lang in languages if lang is not None))
 
 
 def _item_from(
-    entry: dict[str, Any], feed: FeedSpec, base_url: str, collected_at: datetime
+    entry: dict[str, Any],
+    feed: FeedSpec,
+    base_url: str,
+    collected_at: datetime,
+    languages: Sequence[str] = (),
 ) -> ItemCollected | None:
     title = _shorten(_text_of(entry, "title"), MAX_TITLE_CHARS)
     summary = _shorten(_summary_of(entry), MAX_SUMMARY_CHARS)
@@ -130,7 +158,7 @@ def _item_from(
     raw_guid = entry.get("id")
     guid = raw_guid.strip()[:MAX_GUID_CHARS] if isinstance(raw_guid, str) else ""
     link = _safe_link(entry.get("link"), base_url)
-    published = _published_of(entry)
+    published = _published_of(entry, languages)
     event_time = event_time_of(published, collected_at)
     return ItemCollected(
         item_id=item_id(guid, link, title, summary, feed.url),
@@ -229,21 +257,34 @@ def parse_feed(
         notes.append(f"kept the first {max_items} of {len(entries)} entries")
         entries = entries[:max_items]
 
+    channel = document.get("feed")
+    channel_language = channel.get("language") if isinstance(channel, Mapping) else None
     items: list[ItemCollected] = []
     without_text = 0
     failures: list[str] = []
+    unreadable_dates: list[str] = []
     for entry in entries:
+        languages = _languages_of(
+            feed.lang, _language_of_detail(entry.get("title_detail")), channel_language
+        )
         try:
-            item = _item_from(entry, feed, base, collected_at)
+            item = _item_from(entry, feed, base, collected_at, languages)
         except Exception as error:  # one odd entry must not cost the feed its other items
             failures.append(_describe(error))
             continue
         if item is None:
             without_text += 1
-        else:
-            items.append(item)
+            continue
+        items.append(item)
+        if item.published is None and (dated := _date_texts(entry)):
+            unreadable_dates.append(dated[0])
     if without_text:
         notes.append(f"skipped {without_text} entries without title or summary")
+    if unreadable_dates:
+        notes.append(
+            f"{len(unreadable_dates)} entries with a date that could not be read"
+            f" (first: {unreadable_dates[0][:80]!r}), timed when collected instead"
+        )
     if failures:
         notes.append(f"skipped {len(failures)} unreadable entries (first: {failures[0]})")
     if not items and problem is not None:

@@ -223,11 +223,14 @@ def article_fragments(news: list[str]) -> list[str]:
     return articles
 
 
-def rate(convert: Convert, fragments: list[str]) -> float:
-    started = time.perf_counter()
-    for fragment in fragments:
-        collapse(convert(fragment))
-    return len(fragments) / (time.perf_counter() - started)
+def rate(convert: Convert, fragments: list[str], at_least_s: float = 0.25) -> float:
+    """Fragments per second, over whole passes for at least `at_least_s`."""
+    done, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < at_least_s:
+        for fragment in fragments:
+            collapse(convert(fragment))
+        done += len(fragments)
+    return done / elapsed
 
 
 def available(contestants: dict[str, tuple[str, Convert]]) -> dict[str, Convert]:

@@ -101,7 +101,9 @@ def feed_text(value: str, content_type: str | None = "text/html") -> str:
 
     A type of None counts as HTML, the assumption feedparser itself makes.
     """
-    text = value if content_type in _PLAIN_TYPES else html_text(value)
+    # Without a tag or a reference, HTML is its own text: no parser needed (most titles).
+    is_markup = content_type not in _PLAIN_TYPES and ("<" in value or "&" in value)
+    text = html_text(value) if is_markup else value
     for _ in range(_MAX_READINGS):
         if _shows_markup(text):
             text = html_text(text)

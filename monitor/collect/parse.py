@@ -34,6 +34,9 @@ MAX_TITLE_CHARS = 1_000
 MAX_SUMMARY_CHARS = 20_000
 MAX_GUID_CHARS = 2_000
 MAX_LINK_CHARS = 2_000
+# Dates in one document that dateparser may fail to read in a row before the rest
+# of that document's dates are left unread.
+MAX_UNREAD_DATES_IN_A_ROW = 10
 
 # Expat bounds entity expansion (the "billion laughs" and quadratic blow-ups) from
 # 2.4.0 on; feedparser also drops entity definitions that refer to others. With an
@@ -119,12 +122,13 @@ def _date_texts(entry: dict[str, Any]) -> list[str]:
     return [text for text in texts if isinstance(text, str) and text.strip()]
 
 
-def _published_of(entry: dict[str, Any], languages: Sequence[str]) -> datetime | None:
+def _published_of(entry: dict[str, Any], languages: Sequence[str] | None) -> datetime | None:
+    """The entry's time: feedparser's reading, else (unless `languages` is None) dateparser's."""
     # Atom feeds often give only <updated>; it is the best publication time they offer.
     parsed = _as_utc(dict.get(entry, "published_parsed")) or _as_utc(
         dict.get(entry, "updated_parsed")
     )
-    if parsed is not None:
+    if parsed is not None or languages is None:
         return parsed
     # What feedparser could not read may be a date in another language.
     for text in _date_texts(entry):
@@ -149,7 +153,7 @@ def _item_from(
     feed: FeedSpec,
     base_url: str,
     collected_at: datetime,
-    languages: Sequence[str] = (),
+    languages: Sequence[str] | None = (),
 ) -> ItemCollected | None:
     title = _shorten(_text_of(entry, "title"), MAX_TITLE_CHARS)
     summary = _shorten(_summary_of(entry), MAX_SUMMARY_CHARS)
@@ -263,12 +267,16 @@ def parse_feed(
     without_text = 0
     failures: list[str] = []
     unreadable_dates: list[str] = []
+    unread_in_a_row = untried = 0
     for entry in entries:
+        # dateparser takes milliseconds a date: a feed whose dates it keeps failing on
+        # (garbage, or a format it does not know) is not worth seconds a poll.
+        trying = unread_in_a_row < MAX_UNREAD_DATES_IN_A_ROW
         languages = _languages_of(
             feed.lang, _language_of_detail(entry.get("title_detail")), channel_language
         )
         try:
-            item = _item_from(entry, feed, base, collected_at, languages)
+            item = _item_from(entry, feed, base, collected_at, languages if trying else None)
         except Exception as error:  # one odd entry must not cost the feed its other items
             failures.append(_describe(error))
             continue
@@ -276,14 +284,21 @@ def parse_feed(
             without_text += 1
             continue
         items.append(item)
-        if item.published is None and (dated := _date_texts(entry)):
-            unreadable_dates.append(dated[0])
+        if dated := _date_texts(entry):
+            if item.published is not None:
+                unread_in_a_row = 0
+            else:
+                unreadable_dates.append(dated[0])
+                unread_in_a_row += 1
+                untried += not trying
     if without_text:
         notes.append(f"skipped {without_text} entries without title or summary")
     if unreadable_dates:
+        gave_up = f"; {untried} not tried after {MAX_UNREAD_DATES_IN_A_ROW} failures in a row"
         notes.append(
             f"{len(unreadable_dates)} entries with a date that could not be read"
             f" (first: {unreadable_dates[0][:80]!r}), timed when collected instead"
+            + (gave_up if untried else "")
         )
     if failures:
         notes.append(f"skipped {len(failures)} unreadable entries (first: {failures[0]})")

@@ -8,7 +8,7 @@ import pytest
 
 from monitor.collect.catalogue import FeedSpec
 from monitor.collect.dates import language_of, localised_date
-from monitor.collect.parse import parse_feed
+from monitor.collect.parse import MAX_UNREAD_DATES_IN_A_ROW, parse_feed
 from tests.factories import rss_document
 
 FEED = FeedSpec(url="https://news.example.az/feeds/main.xml", name="Example News")
@@ -123,3 +123,24 @@ def test_language_tags_are_read_as_their_primary_language(
     tag: str | None, language: str | None
 ) -> None:
     assert language_of(tag) == language
+
+
+def test_a_feed_of_unreadable_dates_stops_being_tried_but_says_how_many() -> None:
+    garbage = "".join(
+        f"<item><title>T{n}</title><pubDate>sometime around noon #{n}</pubDate></item>"
+        for n in range(MAX_UNREAD_DATES_IN_A_ROW + 5)
+    )
+    readable = "<item><title>Last</title><pubDate>7 декабря 2026 г. 14:05</pubDate></item>"
+
+    parsed = parse_feed(channel(garbage + readable), FEED, COLLECTED_AT)
+
+    assert [item.published for item in parsed.items[:-1]] == [None] * (
+        MAX_UNREAD_DATES_IN_A_ROW + 5
+    )
+    # Not tried either: once given up, the document's other dates stay unread.
+    assert parsed.items[-1].published is None
+    assert parsed.warning == (
+        f"{MAX_UNREAD_DATES_IN_A_ROW + 6} entries with a date that could not be read"
+        " (first: 'sometime around noon #0'), timed when collected instead;"
+        " 6 not tried after 10 failures in a row"
+    )

@@ -364,7 +364,7 @@ def parse_feed(
             base,
             collected_at,
             ttl=None,
-            channel_language=None,
+            channel_language=read.language,
         )
     # feedparser reads header names in lower case. Content-Location is its only way
     # to learn the base URL of a document given as bytes.

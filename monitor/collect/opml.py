@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from pyexpat import ExpatError, ParserCreate
 from typing import Any
+from urllib.parse import urlsplit
 
 import tomli_w
 from pydantic import ValidationError
@@ -50,9 +51,10 @@ from monitor.errors import MonitorError
 NAMESPACE = "urn:baku-moscow-monitor:catalogue"
 _PREFIX = "monitor"
 _OWN_ATTRIBUTES = {"country": "country", "kind": "kind", "staleAfterHours": "stale_after_hours"}
-# Outline types that point at another subscription list by `url`. (WordPress writes
-# type="link" for feeds too, but those have an xmlUrl; type="source" with an xmlUrl
-# is a list.)
+# Outline types that point somewhere by `url`: OPML 2.0 makes "include" another
+# subscription list, and "link" one too when its url ends in .opml, else a web page.
+# (WordPress writes type="link" for feeds too, but those have an xmlUrl;
+# type="source" with an xmlUrl is a list.)
 _LIST_TYPES = frozenset({"link", "include"})
 # Characters XML 1.0 cannot carry, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -154,8 +156,11 @@ class _Reader:
 
     def _not_a_feed(self, plain: dict[str, str], label: str, kind: str, line: int) -> None:
         where = repr(label) if label else "outline"
-        if kind in _LIST_TYPES and plain.get("url", "").strip():
-            reason = f"a link to another subscription list ({kind}), not followed"
+        if kind in _LIST_TYPES and (target := plain.get("url", "").strip()):
+            if kind == "include" or urlsplit(target).path.lower().endswith(".opml"):
+                reason = f"a link to another subscription list ({kind}), not followed"
+            else:
+                reason = "a link to a web page (type link), not a feed"
             self.skipped.append(Skipped(line, where, reason))
         elif plain.get("htmlurl", "").strip():
             reason = "an htmlUrl but no xmlUrl: a web page, not a feed"

@@ -190,6 +190,24 @@ def test_a_mistyped_feed_url_in_a_real_list_is_skipped_with_its_line() -> None:
     )
 
 
+def test_a_link_outline_is_another_list_when_it_names_an_opml_file_and_a_page_otherwise() -> None:
+    # ROME's OPML 1.0 test list links podcast episodes and pages; listparser's, a list.
+    pages = read_opml((LISTS / "rome" / "test__resources__opml_1.0_links.xml").read_bytes())
+    sublist = read_opml((LISTS / "listparser" / "link__outline_url.xml").read_bytes())
+
+    assert pages.feeds == ()
+    assert len(pages.skipped) == 40
+    assert {skipped.reason for skipped in pages.skipped} == {
+        "a link to a web page (type link), not a feed"
+    }
+    assert str(pages.skipped[0]) == (
+        "line 17: 'TopTenSources: podcasting': a link to a web page (type link), not a feed"
+    )
+    assert [skipped.reason for skipped in sublist.skipped] == [
+        "a link to another subscription list (link), not followed"
+    ]
+
+
 def names_as(attributes: str, names: list[str]) -> bytes:
     """A list whose outlines carry each name in `attributes` ("text", "title" or both)."""
     return opml(

@@ -70,6 +70,8 @@ bench: $(VENV)/.installed-dev $(CORE)
 	$(BIN)/python bench/bench_collect.py
 	$(BIN)/python bench/bench_feed_corpus.py
 	$(BIN)/python bench/bench_dashboard.py
+	$(BIN)/python bench/bench_html_text.py
+	$(BIN)/python bench/bench_dates.py
 
 ## schemas: re-export the JSON Schema documents after changing a contract
 schemas: $(VENV)/.installed-dev

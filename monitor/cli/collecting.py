@@ -1,9 +1,10 @@
-"""Reading the news: `monitor collect` and `monitor feeds check`."""
+"""Reading the news: `monitor collect`, `monitor feeds check`, `feeds import` and `feeds export`."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -13,6 +14,7 @@ from monitor.cli.running import run
 from monitor.cli.settings import (
     BOOTSTRAP,
     FEED,
+    FEEDS,
     FETCHING,
     IDEMPOTENCE,
     KAFKA,
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 # Feeds check fails when some feed did; an invalid catalogue exits 1 like any error.
 EXIT_FEEDS_FAILED = 2
+# Feeds import wrote what it could, but skipped some outlines (each named on stderr).
+EXIT_OUTLINES_SKIPPED = 2
 
 
 @click.command()
@@ -96,6 +100,76 @@ def feeds_check(settings: Settings, no_probe: bool) -> None:
     click.echo(f"{len(feeds) - failed} of {len(feeds)} feeds answered with a usable feed")
     if failed:
         sys.exit(EXIT_FEEDS_FAILED)
+
+
+@feeds_group.command(name="import")
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@option(
+    "--output",
+    env="MONITOR_FEEDS_IMPORT_OUTPUT",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Add the feeds to this catalogue (created if missing; feeds already in it are"
+    " left as they are) instead of printing them.",
+)
+def feeds_import(opml_file: Path, output: Path | None) -> None:
+    """Read an OPML subscription list (a feed reader's export) as [[feeds]] tables.
+
+    Prints the TOML, or adds it to the --output catalogue. Every outline that
+    is not imported, and everything not kept (languages other than the
+    tagger's, folders), is named on standard error with its line.
+
+    Exit status: 0 every feed imported, 1 the file is not OPML or the catalogue
+    cannot be written, 2 some outlines were skipped (the others were imported).
+    """
+    from monitor.collect.opml import add_to_catalogue, catalogue_toml, read_opml
+
+    imported = read_opml(opml_file.read_bytes())
+    for skipped in imported.skipped:
+        click.echo(f"{opml_file}: skipped {skipped}", err=True)
+    for note in imported.notes:
+        click.echo(f"{opml_file}: {note}", err=True)
+    if output is None:
+        click.echo(catalogue_toml(imported.feeds), nl=False)
+    else:
+        header = (
+            f"# Feeds imported from {opml_file.name} by `monitor feeds import`."
+            "\n# One [[feeds]] table per feed: see docs/collectors.md."
+        )
+        result = add_to_catalogue(output, imported.feeds, header)
+        already = f", {len(result.present)} already there" if result.present else ""
+        click.echo(f"{output}: {len(result.added)} feeds added{already}", err=True)
+    summary = f"{len(imported.feeds)} feeds read"
+    if imported.skipped:
+        click.echo(f"{opml_file}: {summary}, {len(imported.skipped)} outlines skipped", err=True)
+        sys.exit(EXIT_OUTLINES_SKIPPED)
+    click.echo(f"{opml_file}: {summary}", err=True)
+
+
+@feeds_group.command(name="export")
+@settings_options(FEEDS, accepts=FEED)
+@option(
+    "--output",
+    env="MONITOR_FEEDS_EXPORT_OUTPUT",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the OPML to this file instead of standard output.",
+)
+def feeds_export(settings: Settings, output: Path | None) -> None:
+    """Write the catalogue as an OPML 2.0 subscription list, for a feed reader.
+
+    `feeds import` reads it back into the same catalogue: the facts OPML has
+    no attribute for (country, kind, stale_after_hours) travel in attributes
+    of the monitor's own namespace, which readers ignore.
+    """
+    from monitor.collect.catalogue import load_catalogue
+    from monitor.collect.opml import write_opml
+
+    feeds = load_catalogue(settings.feeds)
+    document = write_opml(feeds, title=f"Feeds of the Baku–Moscow monitor ({settings.feeds.name})")
+    if output is None:
+        click.echo(document, nl=False)
+    else:
+        output.write_bytes(document)
+        click.echo(f"{output}: {len(feeds)} feeds", err=True)
 
 
 def round_line(report: RoundReport) -> str:

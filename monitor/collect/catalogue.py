@@ -5,7 +5,7 @@ A TOML file with one `[[feeds]]` table per feed:
     [[feeds]]
     url = "https://example.az/rss"
     name = "Example News"      # optional, defaults to the host
-    lang = "az"                # optional
+    lang = "az"                # optional: en, ru, de, az, tr
     country = "AZ"             # optional
     kind = "independent"       # optional: state, independent, international…
     stale_after_hours = 72     # optional: silence allowed before a FeedStale
@@ -31,6 +31,9 @@ from monitor.collect.identity import normalise_url
 from monitor.errors import MonitorError
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
+# The languages the tagger has rules and folding for; a feed's `lang` is one of them
+# or unset (then the tagger detects the language of each item).
+LANGUAGES = ("en", "ru", "de", "az", "tr")
 
 
 class CatalogueError(MonitorError):
@@ -83,6 +86,17 @@ class FeedSpec(BaseModel):
             raise ValueError("url has no host")
         return url
 
+    @field_validator("lang")
+    @classmethod
+    def _a_language_the_tagger_reads(cls, lang: str | None) -> str | None:
+        if lang is None:
+            return None
+        if lang.lower() not in LANGUAGES:
+            raise ValueError(
+                f"lang must be one of {', '.join(LANGUAGES)} (the tagger's languages), not {lang!r}"
+            )
+        return lang.lower()
+
     @field_validator("name")
     @classmethod
     def _name_not_blank(cls, name: str) -> str:
@@ -91,7 +105,8 @@ class FeedSpec(BaseModel):
         return name
 
 
-def _reason(error: ValidationError) -> str:
+def validation_reason(error: ValidationError) -> str:
+    """A pydantic error as one line: each field with what is wrong with it."""
     return "; ".join(
         f"{'.'.join(str(part) for part in problem['loc']) or 'entry'}: {problem['msg']}"
         for problem in error.errors()
@@ -123,7 +138,7 @@ def load_catalogue(path: Path) -> tuple[FeedSpec, ...]:
         try:
             feed = FeedSpec.model_validate(entry)
         except ValidationError as error:
-            raise CatalogueError(path, _reason(error), index) from None
+            raise CatalogueError(path, validation_reason(error), index) from None
         key = normalise_url(feed.url)
         if key in first_seen:
             raise CatalogueError(

@@ -1,7 +1,10 @@
 """JSON Feed (https://jsonfeed.org, versions 1 and 1.1) read into entries shaped like feedparser's.
 
 The entries then go through the same path as RSS and Atom entries (identity,
-sanitising, caps, dates: see `monitor.collect.parse`). Strict about types, as
+sanitising, caps, dates: see `monitor.collect.parse`). Dates are read here in
+RFC 3339 and RFC 822, as feedparser reads an RSS date; what neither reads goes,
+as text, to the same reader of dates in other languages, with the same note
+on the feed's health record when that fails too. Strict about types, as
 pydantic models are, but forgiving the way a reader has to be: a field of the
 wrong type is dropped (and counted), an item that is not an object is skipped
 (and counted), and the rest of the feed is still read. Pure, never raises on
@@ -49,6 +52,7 @@ class JsonFeedItem(BaseModel):
     content_html: str | None = None
     date_published: str | None = None
     date_modified: str | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class JsonFeedRead:
     warnings: tuple[str, ...] = ()
     # Why the document is not a JSON Feed; None when it is one, even an empty one.
     error: str | None = None
+    # The feed's own "language" (JSON Feed 1.1), a hint for reading its dates.
+    language: str | None = None
 
 
 def looks_like_json(body: bytes) -> bool:
@@ -112,12 +118,17 @@ def _item_of(raw: Any) -> tuple[JsonFeedItem | None, list[str]]:
 
 
 def _entry_of(item: JsonFeedItem) -> dict[str, Any]:
+    # The spec makes title, summary and content_text plain text, as feedparser
+    # types an RSS title: "the <title> tag" is text there, not markup.
+    contents = (("text/plain", item.content_text), ("text/html", item.content_html))
     entry: dict[str, Any] = {
         "id": item.id or "",
         "link": item.url or item.external_url,
         "title": item.title or "",
+        "title_detail": {"type": "text/plain", "language": item.language},
         "summary": item.summary or "",
-        "content": [{"value": text} for text in (item.content_text, item.content_html) if text],
+        "summary_detail": {"type": "text/plain"},
+        "content": [{"value": text, "type": kind} for kind, text in contents if text],
     }
     for key, text in (("published", item.date_published), ("updated", item.date_modified)):
         if text:
@@ -154,7 +165,6 @@ def read_json_feed(body: bytes, max_items: int) -> JsonFeedRead:
     entries: list[dict[str, Any]] = []
     not_objects = 0
     with_dropped: dict[str, int] = {}
-    undated: list[str] = []
     for raw in items[:max_items]:
         item, dropped = _item_of(raw)
         for name in dropped:
@@ -162,16 +172,16 @@ def read_json_feed(body: bytes, max_items: int) -> JsonFeedRead:
         if item is None:
             not_objects += 1
             continue
-        entry = _entry_of(item)
-        for key in ("published", "updated"):
-            if key in entry and entry[f"{key}_parsed"] is None:
-                undated.append(entry[key])
-        entries.append(entry)
+        entries.append(_entry_of(item))
     if not_objects:
         warnings.append(f"skipped {not_objects} entries that are not JSON objects")
     if with_dropped:
         named = ", ".join(f"{name} ({count})" for name, count in sorted(with_dropped.items()))
         warnings.append(f"ignored fields of the wrong type: {named}")
-    if undated:
-        warnings.append(f"{len(undated)} unreadable dates (first: {undated[0][:40]!r})")
-    return JsonFeedRead(tuple(entries), len(items), tuple(warnings))
+    language = document.get("language")
+    return JsonFeedRead(
+        tuple(entries),
+        len(items),
+        tuple(warnings),
+        language=language if isinstance(language, str) else None,
+    )

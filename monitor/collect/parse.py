@@ -12,10 +12,9 @@ import io
 import pyexpat
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -23,9 +22,11 @@ import feedparser
 
 from monitor.clock import event_time_of
 from monitor.collect.catalogue import ALLOWED_SCHEMES, FeedSpec
+from monitor.collect.dates import language_of, localised_date
 from monitor.collect.identity import distinguish, item_id, revision
 from monitor.collect.jsonfeed import looks_like_json, read_json_feed
 from monitor.collect.schedule import feed_ttl_s
+from monitor.collect.text import feed_text
 from schemas.events import ItemCollected
 
 # Bounds on what one item may carry: a hostile or broken feed must not produce a
@@ -35,6 +36,9 @@ MAX_TITLE_CHARS = 1_000
 MAX_SUMMARY_CHARS = 20_000
 MAX_GUID_CHARS = 2_000
 MAX_LINK_CHARS = 2_000
+# Dates in one document that dateparser may fail to read in a row before the rest
+# of that document's dates are left unread.
+MAX_UNREAD_DATES_IN_A_ROW = 10
 
 # Expat bounds entity expansion (the "billion laughs" and quadratic blow-ups) from
 # 2.4.0 on; feedparser also drops entity definitions that refer to others. With an
@@ -55,25 +59,6 @@ _FEED_LINK_TYPE = re.compile(
 )
 _HREF = re.compile(r"""href\s*=\s*(["'])(.*?)\1""", re.IGNORECASE)
 
-# Tags after which the text reads as a new word or line; inline tags (b, a, span)
-# join, so "<b>Ba</b>ku" stays "Baku".
-_BREAKING_TAGS = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
-        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-        "hr", "img", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody",
-        "td", "tfoot", "th", "thead", "tr", "ul",
-    }
-)  # fmt: skip
-# Their content is code or markup, never text a reader sees.
-_HIDDEN_TAGS = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
-# C0 and C1 control characters are never meant to be shown. Format characters
-# (zero-width joiners, soft hyphens) stay: Persian and other scripts need them.
-_CONTROLS_TO_SPACE = {code: " " for code in [*range(0x20), *range(0x7F, 0xA0)]}
-# Text still looking like markup after one pass (the source escaped its tags
-# twice) gets another pass, up to this many.
-_MAX_TEXT_PASSES = 3
-
 
 @dataclass(frozen=True)
 class ParsedFeed:
@@ -86,73 +71,6 @@ class ParsedFeed:
     error: str | None = None
     # How long the feed says it stays unchanged (<ttl>, sy:updatePeriod), in seconds.
     ttl_s: float | None = None
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._hidden_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _HIDDEN_TAGS:
-            self._hidden_depth += 1
-        elif tag in _BREAKING_TAGS:
-            self.parts.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BREAKING_TAGS:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN_TAGS:
-            self._hidden_depth = max(0, self._hidden_depth - 1)
-        elif tag in _BREAKING_TAGS:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden_depth:
-            self.parts.append(data)
-
-
-def _looks_like_markup(text: str) -> bool:
-    start = text.find("<")
-    while start != -1 and start + 1 < len(text):
-        following = text[start + 1]
-        if following.isalpha() or following in "/!?":
-            return True
-        start = text.find("<", start + 1)
-    return False
-
-
-def _without_brackets(text: str) -> str:
-    return text.replace("<", " ").replace(">", " ")
-
-
-def html_to_text(fragment: str) -> str:
-    """Readable plain text of an HTML fragment: tags gone, entities decoded, spaces collapsed.
-
-    Decoding entities can turn `&lt;script&gt;` into a tag again, and downstream
-    consumers (webhooks, dashboards) may render HTML, so text that still looks
-    like markup is stripped again.
-    """
-    text = fragment
-    for _ in range(_MAX_TEXT_PASSES):
-        extractor = _TextExtractor()
-        try:
-            extractor.feed(text)
-            extractor.close()
-        except AssertionError:
-            # The stdlib parser asserts on some malformed declarations ("<![foo[").
-            text = _without_brackets(text)
-            break
-        text = "".join(extractor.parts)
-        if not _looks_like_markup(text):
-            break
-    else:
-        # Still markup after several passes: hostile. Keep the words, drop the brackets.
-        text = _without_brackets(text)
-    return " ".join(text.translate(_CONTROLS_TO_SPACE).split())
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -186,9 +104,17 @@ def _safe_link(raw: Any, base_url: str) -> str | None:
     return absolute
 
 
+def _type_of(detail: Any) -> str | None:
+    value = detail.get("type") if isinstance(detail, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
 def _text_of(entry: dict[str, Any], key: str) -> str:
     value = entry.get(key)
-    return html_to_text(value) if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    # feedparser tells text (an RSS title, Atom type="text") from markup in *_detail.
+    return feed_text(value, _type_of(entry.get(f"{key}_detail")))
 
 
 def _summary_of(entry: dict[str, Any]) -> str:
@@ -198,23 +124,51 @@ def _summary_of(entry: dict[str, Any]) -> str:
     # Atom entries may carry only <content>; its first text is the best summary there is.
     for content in entry.get("content") or ():
         if isinstance(content, Mapping) and isinstance(content.get("value"), str):
-            text = html_to_text(content["value"])
+            text = feed_text(content["value"], _type_of(content))
             if text:
                 return text
     return ""
 
 
-def _published_of(entry: dict[str, Any]) -> datetime | None:
+def _date_texts(entry: dict[str, Any]) -> list[str]:
+    # Read through dict.get: feedparser's own get() maps a missing updated(_parsed)
+    # to published(_parsed) with a DeprecationWarning.
+    texts = (dict.get(entry, "published"), dict.get(entry, "updated"))
+    return [text for text in texts if isinstance(text, str) and text.strip()]
+
+
+def _published_of(entry: dict[str, Any], languages: Sequence[str] | None) -> datetime | None:
+    """The entry's time: feedparser's reading, else (unless `languages` is None) dateparser's."""
     # Atom feeds often give only <updated>; it is the best publication time they offer.
-    # Read through dict.get: feedparser's own get() maps a missing updated_parsed to
-    # published_parsed with a DeprecationWarning.
-    return _as_utc(dict.get(entry, "published_parsed")) or _as_utc(
+    parsed = _as_utc(dict.get(entry, "published_parsed")) or _as_utc(
         dict.get(entry, "updated_parsed")
     )
+    if parsed is not None or languages is None:
+        return parsed
+    # What feedparser could not read may be a date in another language.
+    for text in _date_texts(entry):
+        localised = localised_date(text, languages)
+        if localised is not None:
+            return localised
+    return None
+
+
+def _language_of_detail(detail: Any) -> Any:
+    return detail.get("language") if isinstance(detail, Mapping) else None
+
+
+def _languages_of(*tagged: Any) -> list[str]:
+    """Languages named by the catalogue, xml:lang or <language>, most specific first."""
+    languages = (language_of(tag) for tag in tagged)
+    return list(dict.fromkeys(lang for lang in languages if lang is not None))
 
 
 def _item_from(
-    entry: dict[str, Any], feed: FeedSpec, base_url: str, collected_at: datetime
+    entry: dict[str, Any],
+    feed: FeedSpec,
+    base_url: str,
+    collected_at: datetime,
+    languages: Sequence[str] | None = (),
 ) -> ItemCollected | None:
     title = _shorten(_text_of(entry, "title"), MAX_TITLE_CHARS)
     summary = _shorten(_summary_of(entry), MAX_SUMMARY_CHARS)
@@ -223,7 +177,7 @@ def _item_from(
     raw_guid = entry.get("id")
     guid = raw_guid.strip()[:MAX_GUID_CHARS] if isinstance(raw_guid, str) else ""
     link = _safe_link(entry.get("link"), base_url)
-    published = _published_of(entry)
+    published = _published_of(entry, languages)
     event_time = event_time_of(published, collected_at)
     return ItemCollected(
         item_id=item_id(guid, link, title, summary, feed.url),
@@ -307,26 +261,50 @@ def _items_of(
     base: str,
     collected_at: datetime,
     ttl: float | None,
+    channel_language: Any,
 ) -> ParsedFeed:
     """Items from entries (feedparser's shape, whatever the format), `total` counting
-    the entries beyond the cap too."""
+    the entries beyond the cap too; `channel_language` is the document's own claim
+    (RSS <language>, a JSON Feed's "language"), the last hint for reading dates."""
     if total > len(entries):
         notes.append(f"kept the first {len(entries)} of {total} entries")
     items: list[ItemCollected] = []
     without_text = 0
     failures: list[str] = []
+    unreadable_dates: list[str] = []
+    unread_in_a_row = untried = 0
     for entry in entries:
+        # dateparser takes milliseconds a date: a feed whose dates it keeps failing on
+        # (garbage, or a format it does not know) is not worth seconds a poll.
+        trying = unread_in_a_row < MAX_UNREAD_DATES_IN_A_ROW
+        languages = _languages_of(
+            feed.lang, _language_of_detail(entry.get("title_detail")), channel_language
+        )
         try:
-            item = _item_from(entry, feed, base, collected_at)
+            item = _item_from(entry, feed, base, collected_at, languages if trying else None)
         except Exception as error:  # one odd entry must not cost the feed its other items
             failures.append(_describe(error))
             continue
         if item is None:
             without_text += 1
-        else:
-            items.append(item)
+            continue
+        items.append(item)
+        if dated := _date_texts(entry):
+            if item.published is not None:
+                unread_in_a_row = 0
+            else:
+                unreadable_dates.append(dated[0])
+                unread_in_a_row += 1
+                untried += not trying
     if without_text:
         notes.append(f"skipped {without_text} entries without title or summary")
+    if unreadable_dates:
+        gave_up = f"; {untried} not tried after {MAX_UNREAD_DATES_IN_A_ROW} failures in a row"
+        notes.append(
+            f"{len(unreadable_dates)} entries with a date that could not be read"
+            f" (first: {unreadable_dates[0][:80]!r}), timed when collected instead"
+            + (gave_up if untried else "")
+        )
     if failures:
         notes.append(f"skipped {len(failures)} unreadable entries (first: {failures[0]})")
     if not items and problem is not None:
@@ -377,7 +355,17 @@ def parse_feed(
         if not read.entries and not read.total:
             notes.append("no entries")
         entries = list(read.entries)
-        return _items_of(entries, read.total, notes, None, feed, base, collected_at, ttl=None)
+        return _items_of(
+            entries,
+            read.total,
+            notes,
+            None,
+            feed,
+            base,
+            collected_at,
+            ttl=None,
+            channel_language=read.language,
+        )
     # feedparser reads header names in lower case. Content-Location is its only way
     # to learn the base URL of a document given as bytes.
     if response_headers is None:
@@ -407,7 +395,8 @@ def parse_feed(
         return ParsedFeed(items=(), error=f"feedparser failed: {_describe(error)}")
 
     entries = list(document.get("entries") or [])
-    ttl = _ttl_of(document.get("feed"))
+    channel = document.get("feed")
+    ttl = _ttl_of(channel)
     problem = _describe(document.get("bozo_exception")) if document.get("bozo") else None
     if not entries:
         if document.get("version"):
@@ -432,4 +421,5 @@ def parse_feed(
         base,
         collected_at,
         ttl,
+        channel.get("language") if isinstance(channel, Mapping) else None,
     )

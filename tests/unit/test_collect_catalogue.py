@@ -52,6 +52,10 @@ def test_name_defaults_to_the_host() -> None:
     assert FeedSpec(url="https://report.az/rss", name="  ").name == "report.az"
 
 
+def test_a_language_is_read_in_any_case() -> None:
+    assert FeedSpec(url="https://report.az/rss", lang="AZ").lang == "az"
+
+
 def test_feed_spec_is_frozen() -> None:
     feed = FeedSpec(url="https://report.az/rss")
     with pytest.raises(ValidationError):
@@ -68,6 +72,11 @@ def test_feed_spec_is_frozen() -> None:
         ('name = "No url"', "url: Field required"),
         ('url = "https://example.az/rss"\ncontry = "AZ"', "contry: Extra inputs are not permitted"),
         ("url = 42", "url: Input should be a valid string"),
+        (
+            'url = "https://example.fr/rss"\nlang = "fr"',
+            "lang: Value error, lang must be one of en, ru, de, az, tr (the tagger's languages),"
+            " not 'fr'",
+        ),
     ],
 )
 def test_a_bad_entry_is_named_by_file_index_and_reason(

@@ -11,7 +11,8 @@ which one this process runs.
 """
 
 from monitor.tagging.background import set_aside
-from monitor.tagging.matcher import TagResult, detect_language, normalise_field
+from monitor.tagging.matcher import detect_language, normalise_field
+from monitor.tagging.result import TagResult
 from monitor.tagging.rules import RuleFileError, Rules, load_rules
 
 try:

@@ -22,7 +22,8 @@ counted and what did not.
 
 from __future__ import annotations
 
-from monitor.tagging.matcher import TagResult, evidence_record, normalise_field
+from monitor.tagging.matcher import normalise_field
+from monitor.tagging.result import TagResult, evidence_record
 from monitor.tagging.rules import CueRule, Rules, fold
 from schemas import Evidence
 

@@ -34,8 +34,8 @@ import html
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right, insort
-from typing import Literal, NamedTuple
 
+from monitor.tagging.result import EvidenceKind, Field, TagResult, evidence_record
 from monitor.tagging.rules import (
     FIELD_SEPARATOR,
     ROLE_ACTOR,
@@ -60,29 +60,9 @@ MAX_FIELD_CHARS = 20_000
 # Raw text beyond this is not even normalised: markup rarely shrinks text 8-fold.
 _RAW_LIMIT = MAX_FIELD_CHARS * 8
 
-Field = Literal["title", "summary"]
 FIELDS: tuple[Field, Field] = ("title", "summary")
 _SIGNAL_ORDER = {signal: position for position, signal in enumerate(SIGNAL_IDS)}
 _KIND_ORDER = {"note": 0, "exclusion": 1, "actor": 2, "signal": 3}
-
-
-class TagResult(NamedTuple):
-    """What the tagger found in one item.
-
-    `signals` follow the order of SIGNAL_IDS; `sides` are a subset of ("AZ", "RU");
-    evidence offsets refer to the normalised field text (see `normalise_field`).
-    A named tuple rather than a frozen dataclass: as immutable, and built in a
-    third of the time, which counts at tens of thousands of items a second.
-    """
-
-    relevant: bool
-    sides: tuple[str, ...]
-    signals: tuple[str, ...]
-    evidence: tuple[Evidence, ...]
-    lang: str | None
-    rules_version: str
-    # Signal matches set aside as what the item recalls (monitor.tagging.background).
-    background: tuple[Evidence, ...] = ()
 
 
 # --- normalisation -----------------------------------------------------------
@@ -324,44 +304,9 @@ class _Mentions:
         return found
 
 
-EvidenceKind = Literal["actor", "signal", "exclusion", "note"]
-
 # Evidence rows before they become objects: (start, kind order, end, rule id, kind, label).
 _Row = tuple[int, int, int, str, EvidenceKind, str]
 _EVIDENCE_FIELDS = frozenset(Evidence.model_fields)
-_new_object = object.__new__
-_set_attribute = object.__setattr__
-
-
-def evidence_record(
-    rule_id: str, kind: EvidenceKind, label: str, field: Field, start: int, end: int, text: str
-) -> Evidence:
-    """An Evidence built from values that are valid by construction, without validating them.
-
-    What `Evidence.model_construct` does, minus its per-field default and alias
-    handling (every field is given here): a quarter of the cost of validated
-    construction, which dominated the tagger's time. A unit test holds it equal
-    to the validated object, so a pydantic upgrade that changes the internals
-    fails there, not in production.
-    """
-    evidence: Evidence = _new_object(Evidence)
-    _set_attribute(
-        evidence,
-        "__dict__",
-        {
-            "rule_id": rule_id,
-            "kind": kind,
-            "label": label,
-            "field": field,
-            "start": start,
-            "end": end,
-            "text": text,
-        },
-    )
-    _set_attribute(evidence, "__pydantic_fields_set__", set(_EVIDENCE_FIELDS))
-    _set_attribute(evidence, "__pydantic_extra__", None)
-    _set_attribute(evidence, "__pydantic_private__", None)
-    return evidence
 
 
 def tag(title: str, summary: str, rules: Rules, lang: str | None = None) -> TagResult:

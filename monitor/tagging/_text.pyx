@@ -434,6 +434,15 @@ def places(str text, Py_ssize_t separator_at, list offsets):
 
 # --- evidence ------------------------------------------------------------------------
 
+cdef extern from "Python.h":
+    PyObject** _PyObject_GetDictPtr(object instance)
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+
 cdef tuple _NO_ARGUMENTS = ()
 # Evidence's tp_new is object's (a pydantic model sets no __new__): called
 # directly, as object.__new__(Evidence) does, without a Python-level call.
@@ -446,8 +455,29 @@ cdef object _ALL_FIELDS_SET = set(Evidence.model_fields)
 cdef dict _FIELDS_LAID_OUT = dict.fromkeys(Evidence.model_fields)
 
 
-def evidence(str rule_id, str kind, str label, str field, Py_ssize_t start, Py_ssize_t end,
-             str text):
+cdef Py_ssize_t _slot_offset(str name) except -1:
+    """Where a pydantic model keeps one of its __slots__ (a member descriptor's offset)."""
+    descriptor = next(vars(klass)[name] for klass in Evidence.__mro__ if name in vars(klass))
+    if type(descriptor).__name__ != "member_descriptor":
+        raise ImportError(f"Evidence.{name} is no longer a slot: build evidence another way")
+    return (<PyMemberDescrObject*>descriptor).d_member.offset
+
+
+# The three slots pydantic reads besides __dict__; written in place, as
+# object.__setattr__ would through their descriptors.
+cdef Py_ssize_t _FIELDS_SET_AT = _slot_offset("__pydantic_fields_set__")
+cdef Py_ssize_t _EXTRA_AT = _slot_offset("__pydantic_extra__")
+cdef Py_ssize_t _PRIVATE_AT = _slot_offset("__pydantic_private__")
+
+
+cdef inline void _set_slot(object instance, Py_ssize_t offset, object value):
+    cdef PyObject** slot = <PyObject**>((<char*><PyObject*>instance) + offset)
+    Py_INCREF(value)
+    Py_XDECREF(slot[0])
+    slot[0] = <PyObject*>value
+
+
+def evidence(str rule_id, str kind, str label, str field, start, end, str text):
     """result.evidence_record: an Evidence from values valid by construction."""
     instance = _EVIDENCE_TYPE.tp_new(<type>Evidence, <PyObject*>_NO_ARGUMENTS, NULL)
     # A copy of a dict with the same keys takes them as they are laid out (no
@@ -460,8 +490,14 @@ def evidence(str rule_id, str kind, str label, str field, Py_ssize_t start, Py_s
     values["start"] = start
     values["end"] = end
     values["text"] = text
-    PyObject_GenericSetAttr(instance, "__dict__", values)
-    PyObject_GenericSetAttr(instance, "__pydantic_fields_set__", _ALL_FIELDS_SET)
-    PyObject_GenericSetAttr(instance, "__pydantic_extra__", None)
-    PyObject_GenericSetAttr(instance, "__pydantic_private__", None)
+    cdef PyObject** attributes = _PyObject_GetDictPtr(instance)
+    if attributes == NULL:
+        PyObject_GenericSetAttr(instance, "__dict__", values)
+    else:
+        Py_INCREF(values)
+        Py_XDECREF(attributes[0])
+        attributes[0] = <PyObject*>values
+    _set_slot(instance, _FIELDS_SET_AT, _ALL_FIELDS_SET)
+    _set_slot(instance, _EXTRA_AT, None)
+    _set_slot(instance, _PRIVATE_AT, None)
     return instance

@@ -47,7 +47,7 @@ def set_aside(result: TagResult, title_text: str, summary_text: str, rules: Rule
     offsets refer to (`normalise_field`).
     """
     recallable = rules.recallable
-    if len(result.signals) < 2 or not recallable.intersection(result.signals):
+    if len(result.signals) < 2 or recallable.isdisjoint(result.signals):
         return result
     rows = [e for e in result.evidence if e.kind == "signal"]
     reasons: dict[int, str] = {}

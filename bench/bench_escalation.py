@@ -5,7 +5,9 @@
 1. Backtest (no broker): items/s of tagging + escalation over a long timeline
    made from the labelled corpus, of the escalation fold alone, and of the
    tagger's step alone (`tagged_item`: tag, the ItemTagged event, the
-   fingerprint). Rates are per CPU second of this process (time.process_time).
+   fingerprint), and of the backtest with no index sampled through quiet
+   spells (what the timeline's daily samples cost). Rates are per CPU second
+   of this process (time.process_time).
    `--before DIR` runs the same backtest of another checkout in a child
    process, its rounds alternating with this one's.
 2. Streaming, on one embedded broker and the same input topic, measured in one
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -34,6 +37,7 @@ from bench_soak import faust_pass_through, our_pipeline
 from support import bench_broker
 
 from monitor.config import Settings
+from monitor.escalation import backtest as backtest_module
 from monitor.escalation.agent import reaches_escalator
 from monitor.escalation.archive import load_archive, retold
 from monitor.escalation.backtest import backtest
@@ -42,17 +46,33 @@ from monitor.escalation.replay import ingest
 from monitor.escalation.scoring import ScoringConfig
 from monitor.escalation.state import DyadState
 from monitor.tagging.agent import tagged_item
-from monitor.tagging.rules import load_rules
+from monitor.tagging.rules import Rules, load_rules
 from monitor.topics import NEWS_ITEMS, TopicSpec
 from schemas import DYAD_AZ_RU, ItemCollected
 
 CORPUS = Path(__file__).parents[1] / "tests" / "data" / "dev.jsonl"
 
 
+def without_quiet_samples(items: list[ItemCollected], rules: Rules, scoring: ScoringConfig) -> None:
+    """The backtest with no index sampled through quiet spells: what those samples cost."""
+    every = backtest_module.SAMPLE_QUIET_EVERY
+    backtest_module.SAMPLE_QUIET_EVERY = timedelta(days=10**6)
+    try:
+        backtest(items, rules, scoring)
+    finally:
+        backtest_module.SAMPLE_QUIET_EVERY = every
+
+
 def backtest_rates(items: list[ItemCollected], rounds: int = 3) -> dict[str, float]:
-    """Best items/s (CPU time) of the backtest, the fold alone and the tagger's step alone."""
+    """Best items/s (CPU time) of the backtest, of it without the quiet-spell samples, of
+    the fold alone and of the tagger's step alone."""
     rules, scoring = load_rules(), ScoringConfig.load()
-    best = {"full": float("inf"), "fold": float("inf"), "tagging": float("inf")}
+    best = {
+        "full": float("inf"),
+        "unsampled": float("inf"),
+        "fold": float("inf"),
+        "tagging": float("inf"),
+    }
     pairs = sorted(
         ((item, tagged_item(item, rules)) for item in items),
         key=lambda pair: (pair[0].event_time, pair[0].item_id),
@@ -63,6 +83,9 @@ def backtest_rates(items: list[ItemCollected], rounds: int = 3) -> dict[str, flo
         started = time.process_time()
         backtest(items, rules, scoring)
         best["full"] = min(best["full"], time.process_time() - started)
+        started = time.process_time()
+        without_quiet_samples(items, rules, scoring)
+        best["unsampled"] = min(best["unsampled"], time.process_time() - started)
         started = time.process_time()
         state = DyadState(dyad=DYAD_AZ_RU)
         for item in ordered:
@@ -80,6 +103,7 @@ def bench_backtest(items: list[ItemCollected]) -> None:
     relevant = sum(1 for t in (tagged_item(item, load_rules()) for item in items) if t.relevant)
     print(f"backtest over {len(items)} items ({relevant} relevant), best of 3:")
     print(f"  tag + escalate   {rates['full']:>10,.0f} items/s")
+    print(f"  the same, no index sampled through quiet spells {rates['unsampled']:>10,.0f} items/s")
     print(f"  escalate alone   {rates['fold']:>10,.0f} items/s")
     print(f"  tagging alone    {rates['tagging']:>10,.0f} items/s")
 
@@ -192,7 +216,7 @@ def compare_with_before(directory: Path, copies: int, rounds: int) -> None:
         theirs = json.loads(child.stdout.readline())
         ours = {"corpus": backtest_rates(items, 1), "everyday": backtest_rates(everyday, 1)}
         for mix in ("corpus", "everyday"):
-            for name in ("full", "fold", "tagging"):
+            for name in ("full", "unsampled", "fold", "tagging"):
                 now[mix][name] = max(now[mix].get(name, 0.0), ours[mix][name])
                 before[mix][name] = max(before[mix].get(name, 0.0), theirs[mix][name])
         print(
@@ -205,6 +229,7 @@ def compare_with_before(directory: Path, copies: int, rounds: int) -> None:
         print(f"{mix}, best of {rounds} alternating rounds (items/s):   before      now")
         for name, label in (
             ("full", "tag + escalate"),
+            ("unsampled", "no quiet samples"),
             ("fold", "escalate alone"),
             ("tagging", "tagging alone"),
         ):

@@ -1,6 +1,13 @@
 """The tagger: a pure function from a headline and summary to relevance, signals and evidence.
 
-    tag(title, summary, rules, lang=None) -> TagResult
+    tag(title, summary, rules, lang=None) -> TagResult    # scan, then the background step
+    scan(title, summary, rules, lang=None) -> TagResult   # steps 1-6 alone
+
+This file is the tagger's only definition: where a compiler was at hand,
+Cython built it into the extension module that imports find first (C types in
+matcher.pxd), and elsewhere it runs as it is. The text passes of steps 1-3
+and the sentence and token numbers of step 6 are kernels (`text.py`, in C in
+`_text.pyx`); step 7, background, is `background.py`.
 
 How an item is read:
 
@@ -18,12 +25,13 @@ How an item is read:
    matches are only read further for items found relevant.
 5. Actor mentions that are members of a list of countries ("Kazakhstan,
    Russia, Azerbaijan and Georgia") or explained by a matching exclusion
-   (Moscow, Idaho; a football fixture) are dropped. The item is relevant when mentions of both sides
-   remain: an asset, outlet or official of the other side is itself an actor
+   (Moscow, Idaho; a football fixture) are dropped. The item is relevant when
+   mentions of both sides remain: an asset, outlet or official of the other side is itself an actor
    (Sputnik is RU, SOCAR is AZ), so "Baku raids Sputnik" has both.
 6. On a relevant item, a trigger gives its signal when an actor mention is in
    the same sentence or within the rules' window of tokens, and its `near` and
    `unless` conditions hold.
+7. Matches the item only recalls are set aside (`background.set_aside`).
 
 Nothing here raises on odd input: empty, binary or huge text gives an answer.
 """

@@ -8,9 +8,10 @@
 #   docker run --rm baku-moscow-monitor --help
 #   docker run --rm baku-moscow-monitor demo     # embedded broker, bundled sample feeds
 #
-# Two stages. The builder has a C++ compiler and installs the project, with its
-# compiled tagger (monitor.tagging._core, Cython → C++), into a virtualenv; the
-# runtime image is python:3.11-slim without a compiler and gets that virtualenv.
+# Two stages. The builder has a C compiler and installs the project, with its
+# compiled tagger (monitor/tagging's matcher, background and _text, by Cython),
+# into a virtualenv; the runtime image is python:3.11-slim without a compiler
+# and gets that virtualenv.
 # Both stages use the same base image, so the virtualenv's interpreter paths
 # and the extension's ABI are the runtime's own.
 
@@ -26,7 +27,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/monitor/bin:$PATH
 
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/monitor
 
@@ -46,9 +47,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/monitor/bin:$PATH
 
 COPY --from=builder /opt/monitor /opt/monitor
-# The image fails to build, rather than to run, if the extension does not load
-# here (its C++ runtime, libstdc++, comes with the slim image).
-RUN python -c "import monitor.tagging._core"
+# The image fails to build, rather than to run, if the extensions do not load here.
+RUN python -c "import monitor.tagging; assert monitor.tagging.COMPILED"
 
 # A non-root user with a writable home: Faust keeps its data directory in the
 # working directory, and the embedded broker's binary is unpacked under ~/.calfkit.

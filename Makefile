@@ -7,13 +7,16 @@ BIN := $(VENV)/bin
 # fallback (setup.py) is for users without a compiler, not for development or CI.
 REQUIRE_COMPILED := MONITOR_REQUIRE_COMPILED=1
 
-# The compiled tagger, built in place next to its source. Its file name carries the
-# interpreter's suffix (.cpython-311-x86_64-linux-gnu.so): the venv's, or before the
-# venv exists, that of the Python that is about to create it.
+# The compiled tagger, built in place next to its sources: Cython compiles the
+# algorithm's own .py files (types in the .pxd files) and the text kernels' .pyx
+# (setup.py). The file names carry the interpreter's suffix
+# (.cpython-311-x86_64-linux-gnu.so): the venv's, or before the venv exists, that of
+# the Python that is about to create it. One build makes them all; CORE stands for it.
 EXT_SUFFIX := $(shell $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -c \
 	"import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
-CORE := monitor/tagging/_core$(EXT_SUFFIX)
-CORE_SOURCES := monitor/tagging/_core.pyx $(wildcard monitor/tagging/*.pxd)
+CORE := monitor/tagging/matcher$(EXT_SUFFIX)
+CORE_SOURCES := monitor/tagging/matcher.py monitor/tagging/background.py \
+	monitor/tagging/_text.pyx $(wildcard monitor/tagging/*.pxd)
 
 .PHONY: demo test lint unit integration bench schemas clean
 
@@ -36,7 +39,7 @@ $(VENV)/.installed-build: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r $(VENV)/build-requirements.txt
 	touch $@
 
-# Rebuilt whenever its Cython source changes; the touch marks it current even when
+# Rebuilt whenever one of its sources changes; the touch marks it current even when
 # setuptools only copied an unchanged build.
 $(CORE): $(CORE_SOURCES) | $(VENV)/.installed-run $(VENV)/.installed-build
 	$(REQUIRE_COMPILED) $(BIN)/python setup.py --quiet build_ext --inplace --force
@@ -54,7 +57,8 @@ lint: $(VENV)/.installed-dev $(CORE)
 	$(BIN)/ruff check monitor schemas tests bench setup.py
 	$(BIN)/ruff format --check monitor schemas tests bench setup.py
 	$(BIN)/mypy
-	PATH="$(BIN):$$PATH" $(BIN)/cython-lint --max-line-length 100 monitor/tagging/_core.pyx
+	PATH="$(BIN):$$PATH" $(BIN)/cython-lint --max-line-length 100 monitor/tagging/_text.pyx \
+		monitor/tagging/*.pxd
 
 unit: $(VENV)/.installed-dev $(CORE)
 	$(BIN)/pytest tests/unit
@@ -79,4 +83,4 @@ schemas: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
-	rm -f monitor/tagging/_core.*.so monitor/tagging/_core.*.pyd
+	rm -f monitor/tagging/*.so monitor/tagging/*.pyd

@@ -1,9 +1,13 @@
-"""The compiled tagger, `monitor.tagging._core` (Cython, compiled as C++), and its fallback.
+"""The compiled tagger: Cython builds the tagger's own Python files into extension modules.
 
 Everything else about the package is in pyproject.toml; this file only declares
-the extension. The extension is optional: where it cannot be built (no C++
-compiler, no Python headers, or Cython missing) the install goes on without it,
-with a warning, and the pure-Python tagger runs instead. Set
+the extensions. The tagging algorithm is written once, in
+monitor/tagging/matcher.py and background.py; Cython compiles those very files
+(pure-Python mode, with the C types in the .pxd files beside them) into
+extension modules of the same names, which imports then find before the .py
+files. They are optional: where they cannot be built (no C compiler, no Python
+headers, or Cython missing) the install goes on without them, with a warning,
+and the same files run as plain Python. Set
 MONITOR_REQUIRE_COMPILED=1 to make such a failure stop the build: `make`, CI
 and the Docker image's builder stage do, so they never ship the slow path by
 accident.
@@ -30,25 +34,26 @@ REQUIRE_COMPILED = os.environ.get(REQUIRE_COMPILED_VARIABLE, "").strip().lower()
     "on",
 }
 
-CORE = Extension(
-    "monitor.tagging._core",
-    sources=["monitor/tagging/_core.pyx"],
-    language="c++",
-    extra_compile_args=["-O2"],
-)
+# The modules of the tagging algorithm, compiled from their .py source, and the
+# text kernels, written in Cython (their definitions are in text.py).
+ALGORITHM = ("monitor.tagging.matcher", "monitor.tagging.background")
+KERNELS = "monitor.tagging._text"
+COMPILED_MODULES = (*ALGORITHM, KERNELS)
+CORE = [
+    Extension(name, sources=[name.replace(".", "/") + ".py"], extra_compile_args=["-O2"])
+    for name in ALGORITHM
+] + [Extension(KERNELS, sources=[KERNELS.replace(".", "/") + ".pyx"], extra_compile_args=["-O2"])]
 CYTHON_DIRECTIVES = {
     "language_level": 3,
-    "boundscheck": False,
-    "wraparound": False,
-    "cdivision": True,
-    "initializedcheck": False,
+    # The .py files' annotations are for mypy; the C types are in the .pxd files.
+    "annotation_typing": False,
 }
-# Cython's generated C++ goes under build/, not next to the .pyx: it is never
+# Cython's generated C goes under build/, not next to the sources: it is never
 # committed, never shipped in the sdist, and a stale copy never reaches an image.
 CYTHON_BUILD_DIR = "build/cython"
 
 COMPILER_HINT = (
-    "Install a C++ compiler and the Python headers (Debian: apt-get install g++ python3-dev)"
+    "Install a C compiler and the Python headers (Debian: apt-get install gcc python3-dev)"
 )
 
 
@@ -65,7 +70,7 @@ class CompiledTaggerWarning(UserWarning):
 
 
 def compiled_extensions() -> list[Extension]:
-    """The extension, translated to C++ by Cython (a build requirement in pyproject.toml)."""
+    """The extensions, translated to C by Cython (a build requirement in pyproject.toml)."""
     try:
         from Cython.Build import cythonize
     except ImportError as error:
@@ -74,11 +79,11 @@ def compiled_extensions() -> list[Extension]:
         ) from error
     try:
         extensions: list[Extension] = cythonize(
-            [CORE], compiler_directives=CYTHON_DIRECTIVES, build_dir=CYTHON_BUILD_DIR
+            CORE, compiler_directives=CYTHON_DIRECTIVES, build_dir=CYTHON_BUILD_DIR
         )
     except Exception as error:  # Cython's CompileError, or anything else it raises
         raise BuildFailed(
-            f"Cython could not translate {CORE.sources[0]} ({error!r})",
+            f"Cython could not translate the tagger ({error!r})",
             "Fix the errors Cython reported above",
         ) from error
     return extensions
@@ -122,9 +127,10 @@ def warn_without_compiled(failure: BuildFailed) -> None:
     # pip, even without -v), while it hides what the build prints.
     warnings.warn(
         banner(
-            f"WARNING: the compiled tagger ({CORE.name}) could not be built: {failure}",
-            "Installing without it: the package falls back to the pure-Python tagger "
-            f"(monitor.tagging.matcher), which is slower. {failure.hint}, then reinstall "
+            f"WARNING: the compiled tagger ({', '.join(COMPILED_MODULES)}) could not be built: "
+            f"{failure}",
+            "Installing without it: the same modules run as plain Python, "
+            f"which is slower. {failure.hint}, then reinstall "
             f"to get the compiled one. Set {REQUIRE_COMPILED_VARIABLE}=1 to make this "
             "an error.",
         ),
@@ -144,7 +150,8 @@ def main() -> None:
         if REQUIRE_COMPILED:
             sys.exit(
                 banner(
-                    f"ERROR: the compiled tagger ({CORE.name}) did not build: {failure}",
+                    f"ERROR: the compiled tagger ({', '.join(COMPILED_MODULES)}) did not build: "
+                    f"{failure}",
                     f"{REQUIRE_COMPILED_VARIABLE} is set, so there is no pure-Python "
                     f"fallback. {failure.hint}, then build again.",
                 )

@@ -1,23 +1,26 @@
 """Throughput of the tagger against a plain `re` alternation over the same terms.
 
-    .venv/bin/python bench/bench_tagger.py [--rounds 5] [--seconds 1.0]
+    .venv/bin/python bench/bench_tagger.py [--rounds 5] [--seconds 1.0] [--before DIR]
 
 Items are the labelled corpus (tests/data/dev.jsonl: headlines and summaries in
 en, ru, de, az and tr). The contestants run side by side in one process, in
 alternating rounds, on one core; the best round of each is reported, since the
-machine is shared and noisy.
+machine is shared and noisy. Rates are items per second of this process's CPU
+time (time.process_time): time the scheduler gives to other processes on the
+shared machine does not count, their use of the caches still does.
 
-- `tag()`: the tagger the service runs, `monitor.tagging.tag`: the compiled one
-  (`monitor.tagging._core`) where it was built. The whole of it: normalise,
-  detect the language, fold, one Aho–Corasick pass, exclusions, nearness,
-  evidence objects.
-- `scan()`: the same without the background step (`monitor.tagging.scan`, what
-  `tag()` was before it): the ratio is what telling news from background costs.
+- `tag()`: the tagger the service runs, `monitor.tagging.tag`: compiled where it
+  was built (Cython builds matcher.py and background.py themselves, and the
+  text kernels of _text.pyx). The whole of it: normalise, detect the language,
+  fold, one Aho–Corasick pass, exclusions, nearness, evidence objects, and the
+  background step.
+- `scan()`: the same without the background step (`monitor.tagging.scan`): the
+  ratio is what telling news from background costs.
 - `tag(lang=...)`: the same with the language declared, as the agent runs it
   (the feed catalogue names each feed's language), so none is detected.
-- `pure tag()`: the pure-Python tagger (`monitor.tagging.matcher.tag`, then the
-  same background step), the fallback where no compiler was at hand; the same
-  results.
+- `pure tag()`: the same source files run as plain Python
+  (`monitor.tagging.pure.pure_matcher()`), what runs where no compiler was at
+  hand; the same results.
 - `re alternation`: the same normalisation and folding, then ONE compiled
   regular expression with every term of every rule as an alternative, and
   `finditer` collecting the matches. It does strictly less than `tag()` (no
@@ -26,29 +29,31 @@ machine is shared and noisy.
 
 Rule loading (read + check the TOML files) and the automaton build are timed
 separately.
+
+`--before DIR` measures another checkout of the project too (say, `git archive`
+of an earlier commit, built with `setup.py build_ext --inplace`): its `tag()`,
+`scan()` and `re` alternation run in a child process whose rounds alternate
+with this one's, so both see the machine in the same state; each side's ratio
+to its own `re` baseline is what to compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from monitor.tagging import COMPILED, TagResult, scan, tag
-from monitor.tagging.background import set_aside
-from monitor.tagging.matcher import detect_language, normalise_field
-from monitor.tagging.matcher import tag as pure_scan
+# Only what every version of the package has: `--before` runs this file against an
+# older checkout too.
+from monitor.tagging import COMPILED, detect_language, normalise_field, scan, tag
 from monitor.tagging.rules import Rules, fold, load_rules, scan_form
-
-
-def pure_tag(title: str, summary: str, rules: Rules, lang: str | None = None) -> TagResult:
-    return set_aside(pure_scan(title, summary, rules, lang), title, summary, rules)
-
 
 CORPUS = Path(__file__).parents[1] / "tests" / "data" / "dev.jsonl"
 
@@ -115,6 +120,9 @@ def scan_all(items: Sequence[Item], rules: Rules) -> int:
 
 
 def pure_tag_all(items: Sequence[Item], rules: Rules) -> int:
+    from monitor.tagging.pure import pure_matcher
+
+    pure_tag = pure_matcher().tag
     return sum(len(pure_tag(title, summary, rules).evidence) for title, summary in items)
 
 
@@ -127,15 +135,60 @@ def tag_all_declared(items: Sequence[Item], langs: Sequence[str], rules: Rules) 
 
 
 def items_per_second(run: Callable[[], object], count: int, seconds: float) -> float:
-    """Repeat `run` for at least `seconds`; items per second over the whole time."""
+    """Repeat `run` for at least `seconds` of CPU time; items per CPU second."""
     repeats = 0
-    started = time.perf_counter()
+    started = time.process_time()
     while True:
         run()
         repeats += 1
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         if elapsed >= seconds:
             return repeats * count / elapsed
+
+
+def child_rounds(args: argparse.Namespace) -> None:
+    """The `--before` side: one round each time the parent sends a line; rates as JSON."""
+    rules = load_rules()
+    items, _ = load_items(args.corpus)
+    alternation = build_alternation(rules)
+    print(json.dumps({"compiled": COMPILED}), flush=True)
+    for _ in sys.stdin:
+        rates = {
+            "tag": items_per_second(lambda: tag_all(items, rules), len(items), args.seconds),
+            "scan": items_per_second(lambda: scan_all(items, rules), len(items), args.seconds),
+            "re": items_per_second(
+                lambda: alternation_scan(items, alternation), len(items), args.seconds
+            ),
+        }
+        print(json.dumps(rates), flush=True)
+
+
+def start_before(directory: Path, args: argparse.Namespace) -> subprocess.Popen[str]:
+    """This file run against the checkout in `directory`, waiting for rounds."""
+    command = [sys.executable, __file__, "--child", "--seconds", str(args.seconds)]
+    command += ["--corpus", str(args.corpus)]
+    environment = {**os.environ, "PYTHONPATH": str(directory.resolve()), "PYTHONSAFEPATH": "1"}
+    child = subprocess.Popen(
+        command,
+        cwd=directory,
+        env=environment,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    ready = json.loads(child.stdout.readline())
+    print(f"--before {directory}: tag() is {'compiled' if ready['compiled'] else 'pure'}")
+    return child
+
+
+def before_round(child: subprocess.Popen[str]) -> dict[str, float]:
+    assert child.stdin is not None
+    assert child.stdout is not None
+    child.stdin.write("round\n")
+    child.stdin.flush()
+    rates: dict[str, float] = json.loads(child.stdout.readline())
+    return rates
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -149,7 +202,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="BYTES",
         help="continue each summary with others in its language up to about BYTES (e.g. 500)",
     )
+    parser.add_argument(
+        "--before", type=Path, metavar="DIR", help="another checkout, measured in the same run"
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        child_rounds(args)
+        return
+    before = start_before(args.before, args) if args.before else None
 
     load_times = []
     for _ in range(5):
@@ -178,7 +239,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
 
     tagger_rates, scan_rates, declared_rates, pure_rates, regex_rates = [], [], [], [], []
+    before_rates: list[dict[str, float]] = []
     for round_number in range(1, args.rounds + 1):
+        if before is not None:
+            before_rates.append(before_round(before))
+            print(
+                f"  round {round_number}, before: tag() {before_rates[-1]['tag']:>8,.0f} items/s"
+                f"   scan() {before_rates[-1]['scan']:>8,.0f} items/s"
+                f"   re alternation {before_rates[-1]['re']:>5,.0f} items/s"
+            )
         tagger_rates.append(
             items_per_second(lambda: tag_all(items, rules), len(items), args.seconds)
         )
@@ -217,6 +286,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"ratio tag() / re alternation: {best_tagger / best_regex:,.1f}x")
     print(f"ratio tag() / pure tag(): {best_tagger / best_pure:,.1f}x")
     print(f"ratio scan() / tag(): {best_scan / best_tagger:,.2f}x (the background step's cost)")
+    if before is not None:
+        assert before.stdin is not None
+        before.stdin.close()
+        before.wait()
+        old = {name: max(rates[name] for rates in before_rates) for name in ("tag", "scan", "re")}
+        print(
+            f"before: tag() best {old['tag']:,.0f} items/s, scan() {old['scan']:,.0f},"
+            f" re alternation {old['re']:,.0f}"
+        )
+        print(
+            f"ratio to its own re alternation: tag() now {best_tagger / best_regex:,.0f}x,"
+            f" before {old['tag'] / old['re']:,.0f}x; scan() now {best_scan / best_regex:,.0f}x,"
+            f" before {old['scan'] / old['re']:,.0f}x"
+        )
+        print(
+            f"now / before, same run: tag() {best_tagger / old['tag']:.2f}x,"
+            f" scan() {best_scan / old['scan']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

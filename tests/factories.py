@@ -14,7 +14,7 @@ from email.utils import format_datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from monitor.escalation.stories import fingerprint
+from monitor.fingerprint import fingerprint
 from schemas import (
     DYAD_AZ_RU,
     DeadLetter,

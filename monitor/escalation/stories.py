@@ -15,9 +15,8 @@ Independent sources corroborate a story with diminishing returns; a copy of
 the same wire text (SimHash within a much smaller distance) or another item
 from the same outlet is not independent.
 
-A 64-bit fingerprint per item keeps the escalator's table small (MinHash
-would need 64–128 values per item), and SimHash is what near-duplicate
-detection of news copy has long used.
+The fingerprint (a 64-bit SimHash, `monitor.fingerprint`) is computed by the
+tagger for each relevant item and compared here.
 """
 
 from __future__ import annotations
@@ -31,45 +30,8 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict
 
+from monitor.fingerprint import FINGERPRINT_BITS, distance
 from schemas.events import UtcDatetime
-
-FINGERPRINT_BITS = 64
-_WORD = re.compile(r"\w{2,}")
-# Bit-sliced counting: every bit of a 64-bit hash gets an 8-bit lane of its own
-# in one big integer, so adding the spread hashes counts, per bit, how many
-# features set it. _LANES[k][v] is byte k of a hash, of value v, so spread.
-_LANES = [
-    [
-        sum(((value >> bit) & 1) << (8 * (8 * position + bit)) for bit in range(8))
-        for value in range(256)
-    ]
-    for position in range(8)
-]
-# Lanes are 8 bits wide: beyond 255 features a lane could overflow.
-_MAX_FEATURES = 255
-
-
-def fingerprint(text: str) -> int:
-    """SimHash of the text's distinct words: similar texts, close fingerprints.
-
-    Words alone, not word pairs: on headline-length text a changed word would
-    otherwise move three features of some twenty, and a wire copy with one word
-    edited would land as far away as a different report.
-    """
-    chosen = list(dict.fromkeys(_WORD.findall(text.casefold())))[:_MAX_FEATURES]
-    if not chosen:
-        return 0
-    lanes = 0
-    l0, l1, l2, l3, l4, l5, l6, l7 = _LANES
-    for feature in chosen:
-        d = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
-        lanes += (
-            l0[d[0]] + l1[d[1]] + l2[d[2]] + l3[d[3]] + l4[d[4]] + l5[d[5]] + l6[d[6]] + l7[d[7]]
-        )
-    counts = lanes.to_bytes(FINGERPRINT_BITS, "little")
-    threshold = len(chosen) / 2
-    return sum(1 << bit for bit, count in enumerate(counts) if count > threshold)
-
 
 _TOKEN = re.compile(r"\w+")
 # Stems shorter than this are not names (articles, "AZ", "RU" are kept by being acronyms).
@@ -93,11 +55,6 @@ def names_in(headline: str, sides: Iterable[str] = ()) -> tuple[str, ...]:
         if acronym or (word[0].isupper() and len(word) >= 3):
             names.add(word.casefold()[:_NAME_STEM])
     return tuple(sorted(names - excluded))
-
-
-def distance(a: int, b: int) -> int:
-    """Hamming distance of two fingerprints: 0 same text, about 32 unrelated."""
-    return (a ^ b).bit_count()
 
 
 @dataclass(frozen=True)

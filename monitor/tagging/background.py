@@ -1,12 +1,12 @@
 """Background is not news: the signal matches an item recalls rather than reports.
 
-    result = set_aside(result, title, summary, rules)
+    result = set_aside(result, title_text, summary_text, rules)
 
 SIGNALS.md, "What a signal marks": an apology is told with the crash it
 apologises for, a protest note with the arrests it protests; the crash and
 the arrests are background and give no signal. Two rules of
-`rules/background.toml` say so, applied to the tagger's result (compiled or
-pure, the same code):
+`rules/background.toml` say so, applied to the scan's result (`matcher.tag`
+runs it; compiled where the matcher is, from this same file):
 
 - a [[precedence]]: an item that reports an answer (an apology, a release,
   a flight suspension…) only recalls the incidents it answers, wherever in
@@ -22,18 +22,32 @@ counted and what did not.
 
 from __future__ import annotations
 
-from monitor.tagging.matcher import TagResult, evidence_record, normalise_field
+from importlib.machinery import EXTENSION_SUFFIXES
+
+from monitor.tagging.result import TagResult
 from monitor.tagging.rules import CueRule, Rules, fold
 from schemas import Evidence
+
+try:  # the C kernel (setup.py builds it), or its definition
+    from monitor.tagging._text import evidence
+except ImportError:
+    from monitor.tagging.text import evidence
+
+# Compiled with the matcher (setup.py), from this file and background.pxd.
+COMPILED = __file__.endswith(tuple(EXTENSION_SUFFIXES))
 
 # Where a sentence or clause ends: a cue does not reach across one.
 _SENTENCE_MARKS = (".", "!", "?", ";", ":", "…")
 
 
-def set_aside(result: TagResult, title: str, summary: str, rules: Rules) -> TagResult:
-    """The result without the signals that are only background, and why."""
+def set_aside(result: TagResult, title_text: str, summary_text: str, rules: Rules) -> TagResult:
+    """The result without the signals that are only background, and why.
+
+    `title_text` and `summary_text` are the normalised fields the evidence
+    offsets refer to (`normalise_field`).
+    """
     recallable = rules.recallable
-    if len(result.signals) < 2 or not recallable.intersection(result.signals):
+    if len(result.signals) < 2 or recallable.isdisjoint(result.signals):
         return result
     rows = [e for e in result.evidence if e.kind == "signal"]
     reasons: dict[int, str] = {}
@@ -43,7 +57,11 @@ def set_aside(result: TagResult, title: str, summary: str, rules: Rules) -> TagR
     headline_signals = {e.label for e in in_headline.values()}
     for precedence in rules.precedences:
         found = in_headline if precedence.headline else reported
-        answer = next((found[t] for t in precedence.reports if t in found), None)
+        answer = None
+        for trigger_id in precedence.reports:
+            if trigger_id in found:
+                answer = found[trigger_id]
+                break
         if answer is None or (precedence.headline and precedence.recalls & headline_signals):
             continue
         for index, row in enumerate(rows):
@@ -62,14 +80,11 @@ def set_aside(result: TagResult, title: str, summary: str, rules: Rules) -> TagR
         if row.label in cue.recalls
     ]
     if candidates:
-        raw = {"title": title, "summary": summary}
-        fields: dict[str, str] = {}
         cued: dict[int, str] = {}
         for index, row, cue in candidates:
             if index not in cued:
-                if row.field not in fields:
-                    fields[row.field] = normalise_field(raw[row.field])
-                word = _cue_at(cue, fields[row.field], row.start, row.end)
+                text = title_text if row.field == "title" else summary_text
+                word = _cue_at(cue, text, row.start, row.end)
                 if word is not None:
                     cued[index] = f"{cue.id}: introduced by {word!r}, it is the occasion"
         # A cue only says what else the item reports: one signal must remain.
@@ -80,12 +95,12 @@ def set_aside(result: TagResult, title: str, summary: str, rules: Rules) -> TagR
     if not reasons:
         return result
     counted = {row.label for i, row in enumerate(rows) if i not in reasons}
-    background = tuple(rows[i] for i in sorted(reasons))
+    background = tuple([rows[i] for i in sorted(reasons)])
     aside = {id(row) for row in background}
-    notes = tuple(_note(rows[i], reason) for i, reason in sorted(reasons.items()))
+    notes = tuple([_note(rows[i], reason) for i, reason in sorted(reasons.items())])
     return result._replace(
-        signals=tuple(s for s in result.signals if s in counted),
-        evidence=tuple(e for e in result.evidence if id(e) not in aside) + notes,
+        signals=tuple([s for s in result.signals if s in counted]),
+        evidence=tuple([e for e in result.evidence if id(e) not in aside]) + notes,
         background=background,
     )
 
@@ -93,7 +108,7 @@ def set_aside(result: TagResult, title: str, summary: str, rules: Rules) -> TagR
 def _cue_at(cue: CueRule, text: str, start: int, end: int) -> str | None:
     """The cue phrase that introduces text[start:end] in its sentence, if any."""
     if cue.before is not None:
-        sentence_start = max(text.rfind(mark, 0, start) for mark in _SENTENCE_MARKS) + 1
+        sentence_start = max([text.rfind(mark, 0, start) for mark in _SENTENCE_MARKS]) + 1
         words = fold(text[sentence_start:start]).split()[-cue.window_tokens :]
         found = cue.before.search(" ".join(words))
         if found is not None:
@@ -108,7 +123,7 @@ def _cue_at(cue: CueRule, text: str, start: int, end: int) -> str | None:
 
 
 def _note(row: Evidence, reason: str) -> Evidence:
-    return evidence_record(
+    return evidence(
         "note.background",
         "note",
         "background",

@@ -1,6 +1,13 @@
 """The tagger: a pure function from a headline and summary to relevance, signals and evidence.
 
-    tag(title, summary, rules, lang=None) -> TagResult
+    tag(title, summary, rules, lang=None) -> TagResult    # scan, then the background step
+    scan(title, summary, rules, lang=None) -> TagResult   # steps 1-6 alone
+
+This file is the tagger's only definition: where a compiler was at hand,
+Cython built it into the extension module that imports find first (C types in
+matcher.pxd), and elsewhere it runs as it is. The text passes of steps 1-3
+and the sentence and token numbers of step 6 are kernels (`text.py`, in C in
+`_text.pyx`); step 7, background, is `background.py`.
 
 How an item is read:
 
@@ -18,24 +25,24 @@ How an item is read:
    matches are only read further for items found relevant.
 5. Actor mentions that are members of a list of countries ("Kazakhstan,
    Russia, Azerbaijan and Georgia") or explained by a matching exclusion
-   (Moscow, Idaho; a football fixture) are dropped. The item is relevant when mentions of both sides
-   remain: an asset, outlet or official of the other side is itself an actor
+   (Moscow, Idaho; a football fixture) are dropped. The item is relevant when
+   mentions of both sides remain: an asset, outlet or official of the other side is itself an actor
    (Sputnik is RU, SOCAR is AZ), so "Baku raids Sputnik" has both.
 6. On a relevant item, a trigger gives its signal when an actor mention is in
    the same sentence or within the rules' window of tokens, and its `near` and
    `unless` conditions hold.
+7. Matches the item only recalls are set aside (`background.set_aside`).
 
 Nothing here raises on odd input: empty, binary or huge text gives an answer.
 """
 
 from __future__ import annotations
 
-import html
-import re
-import unicodedata
-from bisect import bisect_left, bisect_right, insort
-from typing import Literal, NamedTuple
+from bisect import bisect_left, bisect_right
+from importlib.machinery import EXTENSION_SUFFIXES
 
+from monitor.tagging.background import set_aside
+from monitor.tagging.result import EvidenceKind, Field, TagResult
 from monitor.tagging.rules import (
     FIELD_SEPARATOR,
     ROLE_ACTOR,
@@ -46,152 +53,123 @@ from monitor.tagging.rules import (
     ROLE_UNLESS,
     TURKIC_LANGS,
     Entry,
-    EnumerationRule,
     Payload,
     Rules,
-    fold,
-    scan_form,
 )
+from monitor.tagging.text import MAX_FIELD_CHARS
 from schemas import SIGNAL_IDS, Evidence
+
+try:  # the text kernels in C (setup.py builds them), or their definitions in text.py
+    from monitor.tagging._text import (
+        evidence,
+        language_of,
+        normalised,
+        places,
+        scan_form_of,
+    )
+except ImportError:
+    from monitor.tagging.text import (
+        evidence,
+        language_of,
+        normalised,
+        places,
+        scan_form_of,
+    )
+
+# Whether this module runs compiled: setup.py builds it with Cython from this very
+# file (types in matcher.pxd) where a compiler is at hand.
+COMPILED = __file__.endswith(tuple(EXTENSION_SUFFIXES))
 
 # Matches listed per rule in the evidence; the rest are counted in a note.
 MAX_EVIDENCE_PER_RULE = 3
-MAX_FIELD_CHARS = 20_000
-# Raw text beyond this is not even normalised: markup rarely shrinks text 8-fold.
-_RAW_LIMIT = MAX_FIELD_CHARS * 8
-
-Field = Literal["title", "summary"]
-FIELDS: tuple[Field, Field] = ("title", "summary")
-_SIGNAL_ORDER = {signal: position for position, signal in enumerate(SIGNAL_IDS)}
-_KIND_ORDER = {"note": 0, "exclusion": 1, "actor": 2, "signal": 3}
 
 
-class TagResult(NamedTuple):
-    """What the tagger found in one item.
+# --- the rules as the matcher reads them ---------------------------------------
 
-    `signals` follow the order of SIGNAL_IDS; `sides` are a subset of ("AZ", "RU");
-    evidence offsets refer to the normalised field text (see `normalise_field`).
-    A named tuple rather than a frozen dataclass: as immutable, and built in a
-    third of the time, which counts at tens of thousands of items a second.
+_LISTABLE_KINDS = frozenset({"state", "place"})
+_SIDE_NUMBER = {"AZ": 0, "RU": 1}
+_SIDES_OF_MASK = ((), ("AZ",), ("RU",), ("AZ", "RU"))
+_SIGNAL_NUMBER = {signal: number for number, signal in enumerate(SIGNAL_IDS)}
+# Evidence in reading order: at one place notes first, then exclusions, actors, signals.
+_ORDER_EXCLUSION = 1
+_ORDER_ACTOR = 2
+_ORDER_SIGNAL = 3
+
+
+class _Tables:
+    """What the matcher reads per hit, in lists indexed by rule number, built once per Rules.
+
+    Every rule that can give evidence has a rank, its id's place among all of
+    them in sorted order, so that an evidence row sorts as one integer (see
+    `_row`) in the order of (start, kind, end, rule id).
     """
 
-    relevant: bool
-    sides: tuple[str, ...]
-    signals: tuple[str, ...]
-    evidence: tuple[Evidence, ...]
-    lang: str | None
-    rules_version: str
-    # Signal matches set aside as what the item recalls (monitor.tagging.background).
-    background: tuple[Evidence, ...] = ()
+    def __init__(self, rules: Rules) -> None:
+        ids = sorted(
+            [rule.id for rule in rules.actors]
+            + [rule.id for rule in rules.triggers]
+            + [rule.id for rule in rules.exclusions]
+            + [rule.id for rule in rules.enumerations]
+        )
+        rank = {rule_id: position for position, rule_id in enumerate(ids)}
+        self.rule_id: list[str] = ids
+        self.kind: list[EvidenceKind] = ["note"] * len(ids)
+        self.label: list[str] = [""] * len(ids)
+        for actor in rules.actors:
+            self.kind[rank[actor.id]], self.label[rank[actor.id]] = "actor", actor.side
+        for trigger in rules.triggers:
+            self.kind[rank[trigger.id]], self.label[rank[trigger.id]] = "signal", trigger.signal
+        for exclusion in rules.exclusions:
+            self.kind[rank[exclusion.id]] = "exclusion"
+            self.label[rank[exclusion.id]] = exclusion.label
+        for enumeration in rules.enumerations:
+            self.kind[rank[enumeration.id]] = "exclusion"
+            self.label[rank[enumeration.id]] = enumeration.label
+        self.actor_rank = [rank[actor.id] for actor in rules.actors]
+        self.actor_side = [_SIDE_NUMBER[actor.side] for actor in rules.actors]
+        self.actor_kind = [actor.kind for actor in rules.actors]
+        self.actor_listable = [actor.kind in _LISTABLE_KINDS for actor in rules.actors]
+        self.exclusion_rank = [rank[exclusion.id] for exclusion in rules.exclusions]
+        self.exclusion_sides = [
+            sum(1 << _SIDE_NUMBER[side] for side in set(exclusion.explains_sides))
+            for exclusion in rules.exclusions
+        ]
+        self.exclusion_kinds = [
+            frozenset(exclusion.explains_kinds) for exclusion in rules.exclusions
+        ]
+        self.trigger_rank = [rank[trigger.id] for trigger in rules.triggers]
+        self.trigger_signal = [_SIGNAL_NUMBER[trigger.signal] for trigger in rules.triggers]
+        self.trigger_has_near = [bool(trigger.near) for trigger in rules.triggers]
+        # How many sides must be near: "both" for a meeting between the two.
+        self.trigger_sides = [2 if t.near_sides == "both" else 1 for t in rules.triggers]
+        self.enumerations = [
+            (rank[e.id], e.gap.fullmatch, e.min_items, e.gap_words) for e in rules.enumerations
+        ]
+        self.window = rules.window_tokens
 
 
-# --- normalisation -----------------------------------------------------------
-
-_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.I | re.S)
-_TAG = re.compile(r"<[!/?]?[A-Za-z][^<>]{0,2000}>|<!--.*?-->", re.S)
-_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
-# Control characters and white space of every kind become one plain space.
-_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# A few Rules objects per process at most (the bundled ones, a test's own).
+_TABLES: dict[int, tuple[Rules, _Tables]] = {}
 
 
-def _as_text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", errors="replace")
-    return ""
-
-
-def _normalise(text: str) -> tuple[str, int]:
-    """The normalised text, cut to MAX_FIELD_CHARS, and its length before the cut."""
-    text = text[:_RAW_LIMIT]
-    if "<" in text:
-        text = _SCRIPT_OR_STYLE.sub(" ", text)
-        text = _TAG.sub(" ", text)
-    if "&" in text:
-        text = html.unescape(text)
-    # isprintable() is False for every character the regexes below remove or
-    # replace (surrogates, soft hyphen, zero-width and control characters, any
-    # space but " "), so clean text, nearly all of it, skips them: a C-speed test.
-    clean = text.isprintable()
-    if not clean:
-        text = _SURROGATE.sub("\ufffd", text)
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    if not clean or "  " in text or not text.isprintable():
-        text = _INVISIBLE.sub("", text)
-        text = _SPACE_OR_CONTROL.sub(" ", text)
-    text = text.strip()
-    return text[:MAX_FIELD_CHARS].rstrip(), len(text)
-
-
-def normalise_field(text: str) -> str:
-    """The text that evidence offsets refer to."""
-    return _normalise(_as_text(text))[0]
-
-
-# --- language ----------------------------------------------------------------
-
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-# fmt: off
-_STOPWORDS = {
-    "en": ("the", "a", "an", "and", "of", "to", "for", "with", "on", "is", "was", "are", "after",
-           "from", "by", "that", "has", "have", "said", "its", "at", "as", "over", "will", "be",
-           "his", "their", "it", "were", "been", "into", "than", "amid", "says", "but", "not"),
-    "de": ("der", "die", "das", "und", "nicht", "mit", "ein", "eine", "im", "zu", "von", "den",
-           "dem", "des", "sich", "auf", "ist", "wird", "nach", "bei", "für", "über", "aus", "hat",
-           "sei", "auch", "zur", "zum", "wurde", "werden", "einen", "einer", "gegen", "seit"),
-    "tr": ("ve", "bir", "ile", "için", "bu", "olarak", "ise", "da", "de", "daha", "çok", "sonra",
-           "olan", "etti", "ettiği", "ancak", "göre", "gibi", "kadar", "arasında", "üzere", "iki"),
-}
-# fmt: on
-_STOPWORD_LANG = {word: lang for lang, words in _STOPWORDS.items() for word in words}
-_SAMPLE_CHARS = 600
-
-
-def detect_language(text: str) -> str:
-    """Guess en, ru, de, az or tr from letters and stop words; offline and cheap."""
-    return _detect(scan_form(fold(text[:_SAMPLE_CHARS])))
-
-
-def _detect(scanned: str) -> str:
-    """The language of `scanned`: text folded without a language, in scan form.
-
-    ə is Azerbaijani; mostly Cyrillic is Russian; otherwise stop words vote,
-    with ğ ş ı counting for Turkish and ä ß for German (names such as Qarabağ
-    or Erdoğan in an English text are outvoted by its "the" and "of").
-    """
-    sample = scanned[:_SAMPLE_CHARS]
-    ascii_only = sample.isascii()
-    if not ascii_only:
-        if "ə" in sample:
-            return "az"
-        # A Cyrillic letter takes two bytes in UTF-8, a Latin one one: the extra
-        # bytes count the letters beyond ASCII without a Python loop. German
-        # or Turkish text has a few; Russian text has them in most words.
-        extra = len(sample.encode("utf-8")) - len(sample)
-        if 2 * extra >= len(sample) - sample.count(" ") and _CYRILLIC.search(sample):
-            return "ru"
-    voters = list(filter(None, map(_STOPWORD_LANG.get, sample.split())))
-    votes = {
-        "en": voters.count("en") + 0.5,  # a tie goes to English
-        "de": float(voters.count("de")),
-        "tr": float(voters.count("tr")),
-    }
-    if not ascii_only:
-        votes["tr"] += 2 * (sample.count("ğ") + sample.count("ş") + sample.count("ı"))
-        votes["de"] += sample.count("ä") + sample.count("ß")
-    return max(votes, key=votes.__getitem__)
+def _tables(rules: Rules) -> _Tables:
+    cached = _TABLES.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    if len(_TABLES) >= 16:
+        _TABLES.clear()
+    tables = _Tables(rules)
+    _TABLES[id(rules)] = (rules, tables)
+    return tables
 
 
 # --- matching ----------------------------------------------------------------
 
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”’)\]]*\s")
-
-# A hit: (start, end, rule index), offsets in the folded joined text
+# A hit: (start, end, rule number), offsets in the folded joined text
 # (title + FIELD_SEPARATOR + summary, the same length as the normalised one).
 _Hit = tuple[int, int, int]
+# A key's match whose trigger, near and unless entries wait for a relevant item.
+_Later = tuple[int, int, Payload]
 _SEPARATOR_LENGTH = len(FIELD_SEPARATOR)
 
 
@@ -209,389 +187,408 @@ def _extend(scanned: str, last: int, trail: int, entry: Entry) -> int:
     return extended.end() - 1 if scanned[extended.end()] == " " else -1
 
 
-class _Scan:
-    """Every rule match in one item, actors and exclusions at once, the rest on demand.
+def _read_entries(
+    scanned: str,
+    key_start: int,
+    last: int,
+    lead: int,
+    trail: int,
+    entries: tuple[Entry, ...],
+    by_role: list[list[_Hit] | None],
+) -> None:
+    """The hits of one automaton match: its key's word edges, then each entry's end (a
+    tail regex may extend or reject it), added to the list of its role where there is one.
 
     scanned[i] is folded[i - 1]: the pad shifts offsets by one, and every
     non-word character is a space, so str.find locates word edges.
     """
-
-    def __init__(self, scanned: str, rules: Rules) -> None:
-        self.scanned = scanned
-        self.actors: list[_Hit] = []
-        self.exclusions: list[_Hit] = []
-        self.countries: list[_Hit] = []
-        self.later: list[tuple[int, int, Payload]] = []
-        actors, later = self.actors, self.later
-        other = {ROLE_EXCLUSION: self.exclusions, ROLE_COUNTRY: self.countries}
-        payloads = rules.automaton.payloads
-        for key, key_start, key_end in rules.automaton.find(scanned):
-            payload = payloads[key]
-            lead, trail, first, rest = payload
-            last = key_end - 1
-            if rest:
-                later.append((key_start, last, payload))
-            if not first:
-                continue
-            start = key_start if lead else scanned.rfind(" ", 0, key_start)
-            plain_end = last - 1 if trail else scanned.find(" ", last) - 1
-            for entry in first:
-                end = plain_end if entry[2] is None else _extend(scanned, last, trail, entry)
-                if end >= 0:
-                    (actors if entry[0] == ROLE_ACTOR else other[entry[0]]).append(
-                        (start, end, entry[1])
-                    )
-
-    def by_role(self) -> dict[int, list[_Hit]]:
-        """The trigger, near and unless hits, read only for relevant items."""
-        found: dict[int, list[_Hit]] = {ROLE_TRIGGER: [], ROLE_NEAR: [], ROLE_UNLESS: []}
-        scanned = self.scanned
-        for key_start, last, (lead, trail, _, rest) in self.later:
-            start = key_start if lead else scanned.rfind(" ", 0, key_start)
-            plain_end = last - 1 if trail else scanned.find(" ", last) - 1
-            for entry in rest:
-                end = plain_end if entry[2] is None else _extend(scanned, last, trail, entry)
-                if end >= 0:
-                    found[entry[0]].append((start, end, entry[1]))
-        return found
+    start = key_start if lead else scanned.rfind(" ", 0, key_start)
+    plain_end = last - 1 if trail else scanned.find(" ", last) - 1
+    for entry in entries:
+        end = plain_end if entry[2] is None else _extend(scanned, last, trail, entry)
+        hits = by_role[entry[0]]
+        if end >= 0 and hits is not None:
+            hits.append((start, end, entry[1]))
 
 
-_Place = tuple[int, int, int]  # sentence, the sentence before it, token number
+def _scan_matches(
+    scanned: str,
+    rules: Rules,
+    actors: list[_Hit],
+    exclusions: list[_Hit],
+    countries: list[_Hit],
+    later: list[_Later],
+) -> None:
+    """Every rule match in one item: actors, exclusions and countries into their lists,
+    the keys with trigger, near or unless entries into `later` (read for relevant items)."""
+    by_role: list[list[_Hit] | None] = [None] * _ROLES
+    by_role[ROLE_ACTOR] = actors
+    by_role[ROLE_EXCLUSION] = exclusions
+    by_role[ROLE_COUNTRY] = countries
+    automaton = rules.automaton
+    payloads = automaton.payloads
+    for match in automaton.find_all(scanned, True):
+        payload = payloads[match[0]]
+        key_start = match[1]
+        last = match[2] - 1
+        if payload[3]:
+            later.append((key_start, last, payload))
+        if payload[2]:
+            _read_entries(scanned, key_start, last, payload[0], payload[1], payload[2], by_role)
 
 
-class _Positions:
-    """Sentence and token positions of hits, computed only for relevant items.
+_ROLES = 1 + max(ROLE_ACTOR, ROLE_TRIGGER, ROLE_NEAR, ROLE_UNLESS, ROLE_EXCLUSION, ROLE_COUNTRY)
 
-    The title is a sentence of its own (or several), and the summary's first
-    sentence follows the title's last, so "He said..." in the summary is near
-    the name in the title.
+
+def scan(title: str, summary: str, rules: Rules, lang: str | None = None) -> TagResult:
+    """Relevance, sides, signals and evidence of one item as the rules match it, before the
+    background step (`tag` adds it); pure, and never raises on odd input."""
+    return _scan(title, summary, rules, lang)[0]
+
+
+def tag(title: str, summary: str, rules: Rules, lang: str | None = None) -> TagResult:
+    """Decide relevance and signals of one item; pure, and never raises on odd input.
+
+    `scan` finds what the rules match; `set_aside` then tells the item's news
+    from the background it recalls (monitor.tagging.background).
     """
+    result, title_text, summary_text = _scan(title, summary, rules, lang)
+    return set_aside(result, title_text, summary_text, rules)
 
-    def __init__(self, text: str, separator_at: int) -> None:
-        self.text = text
-        ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-        insort(ends, separator_at)
-        self.sentence_ends = ends
-        # One word often carries several rules (a trigger and another's `near`).
-        self.located: dict[int, _Place] = {}
 
-    def sentence(self, position: int) -> int:
-        return bisect_right(self.sentence_ends, position)
+def _scan(
+    title: object, summary: object, rules: Rules, lang: str | None
+) -> tuple[TagResult, str, str]:
+    """The scan's result, and the normalised title and summary its offsets refer to."""
+    tables = _tables(rules)
+    title_text, title_length = normalised(title)
+    summary_text, summary_length = normalised(summary)
+    # Both fields are read as one text; the separator keeps matches apart.
+    joined = title_text + FIELD_SEPARATOR + summary_text
+    scanned = scan_form_of(joined, lang)
+    if lang is None and (title_text or summary_text):
+        lang = language_of(scanned)
+        # Only Turkish and Azerbaijani fold differently (I is the capital of ı).
+        if lang in TURKIC_LANGS and "I" in joined:
+            scanned = scan_form_of(joined, lang)
+    summary_start = len(title_text) + _SEPARATOR_LENGTH
 
-    def locate(self, position: int) -> _Place:
-        place = self.located.get(position)
-        if place is None:
-            number = bisect_right(self.sentence_ends, position)
-            place = number, number - 1, self.text.count(" ", 0, position)
-            self.located[position] = place
-        return place
+    actor_hits: list[_Hit] = []
+    exclusion_hits: list[_Hit] = []
+    country_hits: list[_Hit] = []
+    later: list[_Later] = []
+    _scan_matches(scanned, rules, actor_hits, exclusion_hits, country_hits, later)
+    # Evidence rows as integers (see _row), made objects only when kept.
+    rows: list[int] = []
+    if country_hits and tables.enumerations:
+        actor_hits = _unlisted(actor_hits, country_hits, joined, tables, rows)
+    counted = _explain(actor_hits, exclusion_hits, tables, rows)
+    side_mask = 0
+    for hit in counted:
+        side_mask |= 1 << tables.actor_side[hit[2]]
+        rows.append(_row(hit[0], _ORDER_ACTOR, hit[1], tables.actor_rank[hit[2]]))
+    relevant = side_mask == 3
+
+    signals: tuple[str, ...] = ()
+    if relevant and later:
+        signal_mask = 0
+        for hit in _accepted_triggers(scanned, later, counted, joined, summary_start - 1, tables):
+            signal_mask |= 1 << tables.trigger_signal[hit[2]]
+            rows.append(_row(hit[0], _ORDER_SIGNAL, hit[1], tables.trigger_rank[hit[2]]))
+        if signal_mask:
+            signals = tuple(
+                [SIGNAL_IDS[n] for n in range(len(SIGNAL_IDS)) if signal_mask & (1 << n)]
+            )
+
+    notes: list[Evidence] = []
+    if title_length > MAX_FIELD_CHARS or summary_length > MAX_FIELD_CHARS:
+        fields: tuple[tuple[Field, int], ...] = (
+            ("title", title_length),
+            ("summary", summary_length),
+        )
+        for field, full_length in fields:
+            if full_length > MAX_FIELD_CHARS:
+                notes.append(
+                    evidence(
+                        "note.truncated",
+                        "note",
+                        "truncated",
+                        field,
+                        MAX_FIELD_CHARS,
+                        full_length,
+                        f"only the first {MAX_FIELD_CHARS} of {full_length} characters"
+                        " were scanned",
+                    )
+                )
+    ordered = _ordered(rows, notes, tables, joined, summary_start)
+    # tuple.__new__ skips the named tuple's Python-level __new__.
+    result: TagResult = _new_tuple(
+        TagResult,
+        (relevant, _SIDES_OF_MASK[side_mask], signals, ordered, lang, rules.version, ()),
+    )
+    return result, title_text, summary_text
+
+
+_new_tuple = tuple.__new__
+
+
+def _unlisted(
+    actor_hits: list[_Hit], country_hits: list[_Hit], joined: str, tables: _Tables, rows: list[int]
+) -> list[_Hit]:
+    """The mentions of a side that are not members of a list of countries; a row for each list.
+
+    Members are countries and capitals, of a side or a third country, in the
+    order they appear; two are in one list when only a comma or a joining word
+    ("and", "и", "və"...) stands between them.
+    """
+    # (start, end, 0 for a mention of a side or 1 for a third country, rule): sides first.
+    members = sorted(
+        [(hit[0], hit[1], 0, hit[2]) for hit in actor_hits if tables.actor_listable[hit[2]]]
+        + [(hit[0], hit[1], 1, hit[2]) for hit in country_hits]
+    )
+    members.append((len(joined) + 1, 0, 1, -1))  # the end of the text closes the last run
+    listed: set[_Hit] = set()
+    for rank, gap_matches, min_items, gap_words in tables.enumerations:
+        run: list[tuple[int, int, int, int]] = []
+        for member in members:
+            if run:
+                gap_start, gap_end = run[-1][1], member[0]
+                # More spaces than a gap the regex matches has words: no need to ask it.
+                if gap_end >= gap_start and joined.count(" ", gap_start, gap_end) <= gap_words + 1:
+                    gap = joined[gap_start:gap_end].lower()
+                    if gap.strip() and gap_matches(gap) is not None:
+                        run.append(member)
+                        continue
+                if len(run) >= min_items:
+                    for start, end, country, rule in run:
+                        if not country:
+                            listed.add((start, end, rule))
+                    rows.append(_row(run[0][0], _ORDER_EXCLUSION, run[-1][1], rank))
+            run = [member]
+    if not listed:
+        return actor_hits
+    return [hit for hit in actor_hits if hit not in listed]
+
+
+def _explain(
+    actor_hits: list[_Hit], exclusion_hits: list[_Hit], tables: _Tables, rows: list[int]
+) -> list[_Hit]:
+    """The actor mentions no matched exclusion explains; a row for each exclusion used."""
+    if not exclusion_hits:
+        return actor_hits
+    counted: list[_Hit] = []
+    used = [False] * len(exclusion_hits)
+    for hit in actor_hits:
+        side_bit = 1 << tables.actor_side[hit[2]]
+        kind = tables.actor_kind[hit[2]]
+        explained = False
+        for number in range(len(exclusion_hits)):
+            exclusion = exclusion_hits[number]
+            rule = exclusion[2]
+            if (exclusion[0] <= hit[0] and hit[1] <= exclusion[1]) or (
+                tables.exclusion_sides[rule] & side_bit and kind in tables.exclusion_kinds[rule]
+            ):
+                used[number] = True
+                explained = True
+                break
+        if not explained:
+            counted.append(hit)
+    for number in range(len(exclusion_hits)):
+        if used[number]:
+            exclusion = exclusion_hits[number]
+            rank = tables.exclusion_rank[exclusion[2]]
+            rows.append(_row(exclusion[0], _ORDER_EXCLUSION, exclusion[1], rank))
+    return counted
+
+
+# More mentions than this are indexed (see _Mentions).
+_INDEX_ABOVE = 24
 
 
 class _Mentions:
     """Where the hits of one group are (actors, or one rule's `near` terms), for nearness queries.
 
     A mention is near a place in the same sentence, in the sentence before it,
-    or within `window` tokens. A few mentions (the usual case) are searched
-    one by one; many (a long text) are indexed by sentence and token.
+    or within `window` tokens. Labels are bits (a side's, or 1 for a `near`
+    term); a query gives the labels near a place as a mask. A few mentions (the
+    usual case) are searched one by one; many (a long text) are indexed by
+    sentence and token.
     """
 
-    _INDEX_ABOVE = 24
+    def __init__(self) -> None:
+        self.sentences: list[int] = []
+        self.tokens: list[int] = []
+        self.labels: list[int] = []
+        self.indexed = False
+        self.by_sentence: dict[int, int] = {}
 
-    def __init__(self, located: list[tuple[_Place, str]]) -> None:
-        self.located = located
-        self.indexed = len(located) > self._INDEX_ABOVE
-        if self.indexed:
-            self.by_sentence: dict[int, set[str]] = {}
-            for (sentence, _, _), label in located:
-                self.by_sentence.setdefault(sentence, set()).add(label)
-            by_token = sorted((token, label) for (_, _, token), label in located)
-            self.tokens = [token for token, _ in by_token]
-            self.labels = [label for _, label in by_token]
+    def add(self, sentence: int, token: int, label: int) -> None:
+        self.sentences.append(sentence)
+        self.tokens.append(token)
+        self.labels.append(label)
 
-    def near(self, place: _Place, window: int) -> set[str]:
-        sentence, before, token = place
+    def index(self) -> None:
+        """Index the mentions if there are many; call once, after the last `add`."""
+        if len(self.labels) <= _INDEX_ABOVE:
+            return
+        self.indexed = True
+        for sentence, label in zip(self.sentences, self.labels, strict=True):
+            self.by_sentence[sentence] = self.by_sentence.get(sentence, 0) | label
+        by_token = sorted(zip(self.tokens, self.labels, strict=True))
+        self.tokens = [token for token, _ in by_token]
+        self.labels = [label for _, label in by_token]
+
+    def near(self, sentence: int, token: int, window: int) -> int:
+        found = 0
         if not self.indexed:
-            return {
-                label
-                for (other, _, other_token), label in self.located
-                if other in (sentence, before) or abs(other_token - token) <= window
-            }
-        found = set(self.by_sentence.get(sentence, ()))
-        found.update(self.by_sentence.get(before, ()))
-        low = bisect_left(self.tokens, token - window)
+            for number in range(len(self.labels)):
+                other = self.sentences[number]
+                if (
+                    other == sentence
+                    or other == sentence - 1
+                    or abs(self.tokens[number] - token) <= window
+                ):
+                    found |= self.labels[number]
+            return found
+        found = self.by_sentence.get(sentence, 0) | self.by_sentence.get(sentence - 1, 0)
         high = bisect_right(self.tokens, token + window)
-        found.update(self.labels[low:high])
+        for number in range(bisect_left(self.tokens, token - window), high):
+            found |= self.labels[number]
         return found
 
 
-EvidenceKind = Literal["actor", "signal", "exclusion", "note"]
-
-# Evidence rows before they become objects: (start, kind order, end, rule id, kind, label).
-_Row = tuple[int, int, int, str, EvidenceKind, str]
-_EVIDENCE_FIELDS = frozenset(Evidence.model_fields)
-_new_object = object.__new__
-_set_attribute = object.__setattr__
-
-
-def evidence_record(
-    rule_id: str, kind: EvidenceKind, label: str, field: Field, start: int, end: int, text: str
-) -> Evidence:
-    """An Evidence built from values that are valid by construction, without validating them.
-
-    What `Evidence.model_construct` does, minus its per-field default and alias
-    handling (every field is given here): a quarter of the cost of validated
-    construction, which dominated the tagger's time. A unit test holds it equal
-    to the validated object, so a pydantic upgrade that changes the internals
-    fails there, not in production.
-    """
-    evidence: Evidence = _new_object(Evidence)
-    _set_attribute(
-        evidence,
-        "__dict__",
-        {
-            "rule_id": rule_id,
-            "kind": kind,
-            "label": label,
-            "field": field,
-            "start": start,
-            "end": end,
-            "text": text,
-        },
-    )
-    _set_attribute(evidence, "__pydantic_fields_set__", set(_EVIDENCE_FIELDS))
-    _set_attribute(evidence, "__pydantic_extra__", None)
-    _set_attribute(evidence, "__pydantic_private__", None)
-    return evidence
-
-
-def tag(title: str, summary: str, rules: Rules, lang: str | None = None) -> TagResult:
-    """Decide relevance and signals of one item; pure, and never raises on odd input."""
-    title_text, title_length = _normalise(_as_text(title))
-    summary_text, summary_length = _normalise(_as_text(summary))
-    # Both fields are read as one text; the separator keeps matches apart.
-    joined = title_text + FIELD_SEPARATOR + summary_text
-    scanned = scan_form(fold(joined, lang))
-    if lang is None and (title_text or summary_text):
-        lang = _detect(scanned)
-        # Only Turkish and Azerbaijani fold differently (I is the capital of ı).
-        if lang in TURKIC_LANGS and "I" in joined:
-            scanned = scan_form(fold(joined, lang))
-    summary_start = len(title_text) + _SEPARATOR_LENGTH
-
-    scan = _Scan(scanned, rules)
-    actor_hits = scan.actors
-    lists: list[tuple[int, int, EnumerationRule]] = []
-    if scan.countries and rules.enumerations:
-        actor_hits, lists = _unlisted(actor_hits, scan.countries, joined, rules)
-    counted, used_exclusions = _explain(actor_hits, scan.exclusions, rules)
-    actor_rules = rules.actors
-    sides = tuple(sorted({actor_rules[hit[2]].side for hit in counted}))
-    relevant = len(sides) == 2
-
-    # start, kind order (note, exclusion, actor, signal), end, rule id, kind, label
-    rows: list[_Row] = []
-    for start, end, enumeration in lists:
-        rows.append((start, 1, end, enumeration.id, "exclusion", enumeration.label))
-    for hit in used_exclusions:
-        exclusion = rules.exclusions[hit[2]]
-        rows.append((hit[0], 1, hit[1], exclusion.id, "exclusion", exclusion.label))
-    for hit in counted:
-        actor = actor_rules[hit[2]]
-        rows.append((hit[0], 2, hit[1], actor.id, "actor", actor.side))
-
-    signals: tuple[str, ...] = ()
-    if relevant:
-        accepted = _accept_triggers(scan, counted, joined, summary_start - 1, rules)
-        if accepted:
-            triggers = rules.triggers
-            signals = tuple(
-                sorted({triggers[hit[2]].signal for hit in accepted}, key=_SIGNAL_ORDER.__getitem__)
-            )
-            for hit in accepted:
-                trigger = triggers[hit[2]]
-                rows.append((hit[0], 3, hit[1], trigger.id, "signal", trigger.signal))
-
-    notes = (
-        []
-        if title_length <= MAX_FIELD_CHARS and summary_length <= MAX_FIELD_CHARS
-        else [
-            evidence_record(
-                "note.truncated",
-                "note",
-                "truncated",
-                field,
-                MAX_FIELD_CHARS,
-                full_length,
-                f"only the first {MAX_FIELD_CHARS} of {full_length} characters were scanned",
-            )
-            for field, full_length in zip(FIELDS, (title_length, summary_length), strict=True)
-            if full_length > MAX_FIELD_CHARS
-        ]
-    )
-    return TagResult(
-        relevant=relevant,
-        sides=sides,
-        signals=signals,
-        evidence=_ordered(rows, notes, joined, summary_start),
-        lang=lang,
-        rules_version=rules.version,
-    )
-
-
-_LISTABLE_KINDS = frozenset({"state", "place"})
-
-
-def _unlisted(
-    actor_hits: list[_Hit], country_hits: list[_Hit], joined: str, rules: Rules
-) -> tuple[list[_Hit], list[tuple[int, int, EnumerationRule]]]:
-    """Drop mentions of a side that are members of a list of countries; return the rest and
-    the lists (start, end, rule).
-
-    Members are countries and capitals, of a side or a third country, in the
-    order they appear; two are in one list when only a comma or a joining word
-    ("and", "и", "və"...) stands between them.
-    """
-    actors = rules.actors
-    # (start, end, mention of a side or None for a third country); sides first at one place.
-    members = sorted(
-        [(hit[0], hit[1], hit) for hit in actor_hits if actors[hit[2]].kind in _LISTABLE_KINDS]
-        + [(hit[0], hit[1], None) for hit in country_hits],
-        key=lambda member: (member[0], member[1], member[2] is None, member[2] or ()),
-    )
-    listed: set[_Hit] = set()
-    lists: list[tuple[int, int, EnumerationRule]] = []
-    for enumeration in rules.enumerations:
-        run: list[tuple[int, int, _Hit | None]] = []
-        for member in [*members, (len(joined) + 1, 0, None)]:
-            if run:
-                gap = joined[run[-1][1] : member[0]].lower()
-                if member[0] >= run[-1][1] and gap.strip() and enumeration.gap.fullmatch(gap):
-                    run.append(member)
-                    continue
-                if len(run) >= enumeration.min_items:
-                    listed.update(hit for _, _, hit in run if hit is not None)
-                    lists.append((run[0][0], run[-1][1], enumeration))
-            run = [member]
-    if not listed:
-        return actor_hits, lists
-    return [hit for hit in actor_hits if hit not in listed], lists
-
-
-def _explain(
-    actor_hits: list[_Hit], exclusion_hits: list[_Hit], rules: Rules
-) -> tuple[list[_Hit], list[_Hit]]:
-    """Drop actor mentions a matched exclusion explains; return the rest and the exclusions used."""
-    if not exclusion_hits:
-        return actor_hits, []
-    counted: list[_Hit] = []
-    used: dict[_Hit, None] = {}
-    for hit in actor_hits:
-        actor = rules.actors[hit[2]]
-        explained_by = None
-        for exclusion_hit in exclusion_hits:
-            exclusion = rules.exclusions[exclusion_hit[2]]
-            inside = exclusion_hit[0] <= hit[0] and hit[1] <= exclusion_hit[1]
-            if inside or (
-                actor.side in exclusion.explains_sides and actor.kind in exclusion.explains_kinds
-            ):
-                explained_by = exclusion_hit
-                break
-        if explained_by is None:
-            counted.append(hit)
-        else:
-            used[explained_by] = None
-    return counted, list(used)
-
-
-def _accept_triggers(
-    scan: _Scan, actor_hits: list[_Hit], joined: str, separator_at: int, rules: Rules
+def _accepted_triggers(
+    scanned: str,
+    later: list[_Later],
+    actor_hits: list[_Hit],
+    joined: str,
+    separator_at: int,
+    tables: _Tables,
 ) -> list[_Hit]:
-    """The trigger hits whose `unless`, `near` and actor-nearness conditions hold."""
-    if not scan.later:
-        return []
-    found = scan.by_role()
-    trigger_hits = found[ROLE_TRIGGER]
+    """The trigger hits whose `unless`, `near` and actor-nearness conditions hold.
+
+    The title is a sentence of its own (or several), and the summary's first
+    sentence follows the title's last, so "He said..." in the summary is near
+    the name in the title. Sentence punctuation is gone from the scan form;
+    the joined normalised text has it, and the same offsets.
+    """
+    trigger_hits: list[_Hit] = []
+    near_hits: list[_Hit] = []
+    unless_hits: list[_Hit] = []
+    by_role: list[list[_Hit] | None] = [None] * _ROLES
+    by_role[ROLE_TRIGGER] = trigger_hits
+    by_role[ROLE_NEAR] = near_hits
+    by_role[ROLE_UNLESS] = unless_hits
+    for key_start, last, payload in later:
+        _read_entries(scanned, key_start, last, payload[0], payload[1], payload[3], by_role)
     if not trigger_hits:
         return []
-    # Sentence punctuation is gone from the scan form; the normalised text has
-    # it, and the same offsets.
-    positions = _Positions(joined, separator_at)
-    window = rules.window_tokens
-    actor_rules = rules.actors
-    actors = _Mentions(
-        list(
-            dict.fromkeys(
-                (positions.locate(hit[0]), actor_rules[hit[2]].side) for hit in actor_hits
-            )
-        )
-    )
-    sides_near: dict[_Place, int] = {}
-
     wanted = {hit[2] for hit in trigger_hits}
-    near_places: dict[int, list[tuple[_Place, str]]] = {}
-    for hit in found[ROLE_NEAR]:
-        if hit[2] in wanted:
-            near_places.setdefault(hit[2], []).append((positions.locate(hit[0]), "near"))
-    unless_sentences: dict[int, set[int]] = {}
-    for hit in found[ROLE_UNLESS]:
-        if hit[2] in wanted:
-            unless_sentences.setdefault(hit[2], set()).add(positions.sentence(hit[0]))
-    near_mentions = {index: _Mentions(located) for index, located in near_places.items()}
+    near_hits = [hit for hit in near_hits if hit[2] in wanted]
+    unless_hits = [hit for hit in unless_hits if hit[2] in wanted]
+    # Sentence and token numbers of every hit that is read, in this order.
+    located = actor_hits + near_hits + unless_hits + trigger_hits
+    sentences, tokens = places(joined, separator_at, [hit[0] for hit in located])
+    window = tables.window
+    actors = _Mentions()
+    for number in range(len(actor_hits)):
+        side = tables.actor_side[actor_hits[number][2]]
+        actors.add(sentences[number], tokens[number], 1 << side)
+    actors.index()
+    nears: dict[int, _Mentions] = {}
+    number = len(actor_hits)
+    for hit in near_hits:
+        mentions = nears.get(hit[2])
+        if mentions is None:
+            mentions = nears[hit[2]] = _Mentions()
+        mentions.add(sentences[number], tokens[number], 1)
+        number += 1
+    for mentions in nears.values():
+        mentions.index()
+    # (rule, sentence) of each `unless` hit: none may share a trigger's sentence.
+    unless: set[tuple[int, int]] = set()
+    for hit in unless_hits:
+        unless.add((hit[2], sentences[number]))
+        number += 1
 
-    accepted = []
+    accepted: list[_Hit] = []
     for hit in trigger_hits:
-        trigger = rules.triggers[hit[2]]
-        place = positions.locate(hit[0])
-        if place[0] in unless_sentences.get(hit[2], ()):
+        rule = hit[2]
+        sentence = sentences[number]
+        token = tokens[number]
+        number += 1
+        if unless and (rule, sentence) in unless:
             continue
-        if trigger.near:
-            mentions = near_mentions.get(hit[2])
-            if mentions is None or not mentions.near(place, window):
+        if tables.trigger_has_near[rule]:
+            mentions = nears.get(rule)
+            if mentions is None or not mentions.near(sentence, token, window):
                 continue
-        count = sides_near.get(place)
-        if count is None:
-            count = sides_near[place] = len(actors.near(place, window))
-        if count >= (2 if trigger.near_sides == "both" else 1):
+        sides = actors.near(sentence, token, window)
+        if (sides & 1) + (sides >> 1) >= tables.trigger_sides[rule]:
             accepted.append(hit)
     return accepted
 
 
+# --- evidence ------------------------------------------------------------------
+
+# A row packs (start, kind order, end, rule rank) into one integer that sorts
+# as the tuple would: start and end below 2**17 (two fields of MAX_FIELD_CHARS
+# and the separator), the order below 4, the rank below 2**28.
+_END_BITS = 17
+_RANK_BITS = 28
+_PLACE_MASK = ~(3 << (_END_BITS + _RANK_BITS))
+if 2 * MAX_FIELD_CHARS + _SEPARATOR_LENGTH >= 1 << _END_BITS:
+    raise ImportError("MAX_FIELD_CHARS no longer fits the packed evidence rows of _row")
+
+
+def _row(start: int, order: int, end: int, rank: int) -> int:
+    return (
+        (start << (_END_BITS + _RANK_BITS + 2))
+        | (order << (_END_BITS + _RANK_BITS))
+        | (end << _RANK_BITS)
+        | rank
+    )
+
+
 def _ordered(
-    rows: list[_Row], notes: list[Evidence], joined: str, summary_start: int
+    rows: list[int], notes: list[Evidence], tables: _Tables, joined: str, summary_start: int
 ) -> tuple[Evidence, ...]:
     """Evidence in reading order, each (rule, place) once, each rule at most a few times.
 
     A long text can repeat a name hundreds of times; the first mentions explain
     the decision as well as all of them, and keep the record small on the wire.
-    Rows are sorted, de-duplicated and capped as plain tuples; only the ones
-    kept become Evidence objects.
+    Rows are sorted, de-duplicated and capped as integers; only the ones kept
+    become Evidence objects.
     """
     rows.sort()
-    kept: list[Evidence] = list(notes)
-    per_rule: dict[str, int] = {}
+    kept = notes
+    seen: dict[int, int] = {}
     omitted = 0
-    previous = None
+    previous = -1
     for row in rows:
-        start, _, end, rule_id, kind, label = row
-        if (start, end, rule_id) == previous:
+        place = row & _PLACE_MASK
+        if place == previous:
             continue
-        previous = (start, end, rule_id)
-        seen = per_rule.get(rule_id, 0) + 1
-        per_rule[rule_id] = seen
-        if seen > MAX_EVIDENCE_PER_RULE:
+        previous = place
+        rank = row & ((1 << _RANK_BITS) - 1)
+        count = seen.get(rank, 0) + 1
+        seen[rank] = count
+        if count > MAX_EVIDENCE_PER_RULE:
             omitted += 1
             continue
+        start = row >> (_END_BITS + _RANK_BITS + 2)
+        end = (row >> _RANK_BITS) & ((1 << _END_BITS) - 1)
+        rule_id, kind, label = tables.rule_id[rank], tables.kind[rank], tables.label[rank]
         text = joined[start:end]
         if start < summary_start:
-            kept.append(evidence_record(rule_id, kind, label, "title", start, end, text))
+            kept.append(evidence(rule_id, kind, label, "title", start, end, text))
         else:
-            offset = summary_start
-            kept.append(
-                evidence_record(rule_id, kind, label, "summary", start - offset, end - offset, text)
-            )
+            start -= summary_start
+            end -= summary_start
+            kept.append(evidence(rule_id, kind, label, "summary", start, end, text))
     if omitted:
         kept.append(
-            evidence_record(
+            evidence(
                 "note.evidence_capped",
                 "note",
                 "evidence_capped",

@@ -18,7 +18,7 @@ from monitor.escalation.scoring import (
     story_breakdown,
 )
 from monitor.escalation.state import DyadState
-from monitor.escalation.stories import distance, fingerprint
+from monitor.fingerprint import distance, fingerprint
 from schemas import DYAD_AZ_RU, ClockTicked, EscalationNotice, ItemTagged
 from tests.escalation import fold
 from tests.factories import actors_in, item_tagged

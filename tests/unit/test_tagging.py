@@ -1,17 +1,15 @@
-"""The tagger by example: given a headline, when tagged, then these signals and this evidence."""
+"""The tagger by example: given a headline, when scanned, then these signals and this evidence.
+
+The scan is the tagger before its background step (test_tagging_background.py).
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from monitor.tagging.matcher import (
-    MAX_FIELD_CHARS,
-    TagResult,
-    detect_language,
-    normalise_field,
-    tag,
-)
+from monitor.tagging import TagResult, detect_language, normalise_field, scan
 from monitor.tagging.rules import Rules, fold, load_rules
+from monitor.tagging.text import MAX_FIELD_CHARS
 from schemas import SIGNAL_IDS, Evidence, ItemTagged
 
 
@@ -34,7 +32,7 @@ def matched_texts(result: TagResult, kind: str, label: str | None = None) -> set
 def test_given_both_sides_and_an_arrest_when_tagged_then_relevant_with_detentions(
     rules: Rules,
 ) -> None:
-    result = tag(
+    result = scan(
         "Police raid Sputnik Azerbaijan office in Baku and detain its managers",
         "Azerbaijani police took the Russian state agency's director into custody.",
         rules,
@@ -49,13 +47,13 @@ def test_given_both_sides_and_an_arrest_when_tagged_then_relevant_with_detention
 
 def test_one_side_acting_on_the_other_sides_outlet_is_relevant(rules: Rules) -> None:
     # Sputnik is a Russian state outlet: the only RU mention is the asset itself.
-    result = tag("Baku raids Sputnik office", "", rules)
+    result = scan("Baku raids Sputnik office", "", rules)
     assert result.relevant
     assert {e.label for e in evidence_of(result, "actor")} == {"AZ", "RU"}
 
 
 def test_one_side_alone_is_not_relevant(rules: Rules) -> None:
-    result = tag(
+    result = scan(
         "Russian central bank lifts key rate to 21 per cent",
         "The Bank of Russia raised borrowing costs to tackle inflation.",
         rules,
@@ -66,7 +64,7 @@ def test_one_side_alone_is_not_relevant(rules: Rules) -> None:
 
 
 def test_signals_are_only_given_to_relevant_items(rules: Rules) -> None:
-    result = tag("Moscow court sentences opposition activist", "Police detained dozens.", rules)
+    result = scan("Moscow court sentences opposition activist", "Police detained dozens.", rules)
     assert not result.relevant
     assert result.signals == ()
     assert not evidence_of(result, "signal")
@@ -76,7 +74,7 @@ def test_signals_are_only_given_to_relevant_items(rules: Rules) -> None:
 
 
 def test_moscow_idaho_is_not_russia(rules: Rules) -> None:
-    result = tag(
+    result = scan(
         "Azerbaijani student wins award in Moscow, Idaho",
         "The University of Idaho honoured the exchange student from Baku.",
         rules,
@@ -87,12 +85,12 @@ def test_moscow_idaho_is_not_russia(rules: Rules) -> None:
 
 
 def test_moscow_idaho_in_russian(rules: Rules) -> None:
-    result = tag("Студент из Азербайджана в Москве (штат Айдахо)", "", rules)
+    result = scan("Студент из Азербайджана в Москве (штат Айдахо)", "", rules)
     assert not result.relevant
 
 
 def test_football_fixture_is_not_relations(rules: Rules) -> None:
-    result = tag(
+    result = scan(
         "Qarabağ host Spartak Moscow in the Champions League",
         "The Azerbaijani champions face the Russian side in Baku.",
         rules,
@@ -102,7 +100,7 @@ def test_football_fixture_is_not_relations(rules: Rules) -> None:
 
 
 def test_baku_grand_prix_is_not_relations(rules: Rules) -> None:
-    result = tag(
+    result = scan(
         "Russian driver crashes out of the Azerbaijan Grand Prix in Baku",
         "The Formula 1 race on the city circuit was won by Verstappen.",
         rules,
@@ -111,7 +109,7 @@ def test_baku_grand_prix_is_not_relations(rules: Rules) -> None:
 
 
 def test_cop29_side_event_is_not_relations(rules: Rules) -> None:
-    result = tag(
+    result = scan(
         "Russian delegation holds COP29 side event in Baku",
         "The climate conference side event discussed Arctic permafrost.",
         rules,
@@ -121,7 +119,7 @@ def test_cop29_side_event_is_not_relations(rules: Rules) -> None:
 
 def test_an_exclusion_does_not_hide_a_leader(rules: Rules) -> None:
     # The football words explain "Baku" and "Russian", but Putin and Aliyev remain.
-    result = tag(
+    result = scan(
         "Putin and Aliyev watch the Champions League final together",
         "The two presidents met in Baku.",
         rules,
@@ -143,7 +141,7 @@ def test_an_exclusion_does_not_hide_a_leader(rules: Rules) -> None:
 def test_both_sides_named_only_in_a_list_of_countries_is_not_relevant(
     rules: Rules, title: str, lang: str
 ) -> None:
-    result = tag(title, "", rules, lang=lang)
+    result = scan(title, "", rules, lang=lang)
     assert not result.relevant
     assert result.signals == ()
     [listed] = evidence_of(result, "exclusion", "a list of countries")
@@ -152,7 +150,7 @@ def test_both_sides_named_only_in_a_list_of_countries_is_not_relevant(
 
 
 def test_a_list_does_not_hide_the_sides_named_outside_it(rules: Rules) -> None:
-    result = tag(
+    result = scan(
         "Grain exports from Kazakhstan, Russia and Ukraine rise",
         "Moscow summoned Azerbaijan's ambassador over a separate dispute.",
         rules,
@@ -162,7 +160,7 @@ def test_a_list_does_not_hide_the_sides_named_outside_it(rules: Rules) -> None:
 
 
 def test_two_countries_side_by_side_are_not_a_list(rules: Rules) -> None:
-    assert tag("Russia and Azerbaijan sign a trade deal", "", rules).relevant
+    assert scan("Russia and Azerbaijan sign a trade deal", "", rules).relevant
 
 
 @pytest.mark.parametrize(
@@ -176,7 +174,7 @@ def test_two_countries_side_by_side_are_not_a_list(rules: Rules) -> None:
     ],
 )
 def test_sport_and_song_contests_are_not_relations(rules: Rules, title: str) -> None:
-    assert not tag(title, "", rules).relevant
+    assert not scan(title, "", rules).relevant
 
 
 @pytest.mark.parametrize(
@@ -201,7 +199,7 @@ def test_sport_and_song_contests_are_not_relations(rules: Rules, title: str) -> 
 def test_a_stem_does_not_swallow_a_different_word(
     rules: Rules, title: str, lang: str, signal: str
 ) -> None:
-    assert signal not in tag(title, "", rules, lang=lang).signals
+    assert signal not in scan(title, "", rules, lang=lang).signals
 
 
 @pytest.mark.parametrize(
@@ -213,33 +211,33 @@ def test_a_stem_does_not_swallow_a_different_word(
     ],
 )
 def test_a_release_is_conciliation_not_a_detention(rules: Rules, title: str, lang: str) -> None:
-    result = tag(title, "", rules, lang=lang)
+    result = scan(title, "", rules, lang=lang)
     assert "conciliation" in result.signals
     assert "detentions" not in result.signals
     assert "media_crackdown" not in result.signals
 
 
 def test_a_demanded_release_is_still_about_the_detention(rules: Rules) -> None:
-    result = tag("Moscow demands release of Russians detained in Baku", "", rules)
+    result = scan("Moscow demands release of Russians detained in Baku", "", rules)
     assert "detentions" in result.signals
     assert "conciliation" not in result.signals
 
 
 def test_a_prison_sentence_is_legal_action_not_a_new_detention(rules: Rules) -> None:
-    result = tag("Rusiya məhkəməsi azərbaycanlı iş adamına 10 il həbs cəzası verib", "", rules)
+    result = scan("Rusiya məhkəməsi azərbaycanlı iş adamına 10 il həbs cəzası verib", "", rules)
     assert "legal_action" in result.signals
     assert "detentions" not in result.signals
 
 
 def test_german_separable_verbs_are_read(rules: Rules) -> None:
-    stays_away = tag("Alijew bleibt der Siegesparade in Moskau fern", "", rules)
+    stays_away = scan("Alijew bleibt der Siegesparade in Moskau fern", "", rules)
     assert "diplomatic_protest" in stays_away.signals
-    phoned = tag("Putin und Alijew telefonieren nach Flugzeugabsturz", "", rules)
+    phoned = scan("Putin und Alijew telefonieren nach Flugzeugabsturz", "", rules)
     assert "leader_contact" in phoned.signals
 
 
 def test_george_russell_is_not_russia(rules: Rules) -> None:
-    result = tag("Russell second in Baku", "George Russell finished second.", rules)
+    result = scan("Russell second in Baku", "George Russell finished second.", rules)
     assert result.sides == ("AZ",)
 
 
@@ -289,7 +287,7 @@ def test_george_russell_is_not_russia(rules: Rules) -> None:
 def test_signals_in_every_language(
     rules: Rules, title: str, summary: str, lang: str, signal: str, trigger_text: str
 ) -> None:
-    result = tag(title, summary, rules)
+    result = scan(title, summary, rules)
     assert result.lang == lang
     assert result.relevant
     assert signal in result.signals
@@ -316,20 +314,20 @@ def test_signals_in_every_language(
     ],
 )
 def test_inflected_forms_are_mentions(rules: Rules, text: str, side: str) -> None:
-    result = tag(text, "", rules)
+    result = scan(text, "", rules)
     assert side in result.sides
 
 
 def test_a_prefix_stem_does_not_match_inside_a_word(rules: Rules) -> None:
     # "rus" is a whole word in Turkish; "Rustem" is a name, not Russia.
-    result = tag("Rustem Umerov in Ankara", "", rules, lang="tr")
+    result = scan("Rustem Umerov in Ankara", "", rules, lang="tr")
     assert result.sides == ()
 
 
 def test_a_russian_stem_catches_cases_but_not_a_different_word(rules: Rules) -> None:
     # задержа* is detention (задержан, задержание); задержка is a delay.
-    detained = tag("Россиянин задержан в Баку", "", rules)
-    delayed = tag("Задержка рейса из Москвы в Баку", "", rules)
+    detained = scan("Россиянин задержан в Баку", "", rules)
+    delayed = scan("Задержка рейса из Москвы в Баку", "", rules)
     assert "detentions" in detained.signals
     assert "detentions" not in delayed.signals
 
@@ -344,7 +342,7 @@ def test_turkish_capital_i_folds_to_dotless_and_dotted_i() -> None:
 
 
 def test_turkish_headline_in_capitals_is_read_right(rules: Rules) -> None:
-    result = tag("BAKÜ'DE RUS VATANDAŞLARINA TUTUKLAMA KARARI", "", rules, lang="tr")
+    result = scan("BAKÜ'DE RUS VATANDAŞLARINA TUTUKLAMA KARARI", "", rules, lang="tr")
     assert result.relevant
     assert "detentions" in result.signals
     assert result.lang == "tr"
@@ -352,7 +350,7 @@ def test_turkish_headline_in_capitals_is_read_right(rules: Rules) -> None:
 
 def test_dotted_capital_i_keeps_offsets_aligned(rules: Rules) -> None:
     title = "İlham Əliyev Putinlə görüşüb"
-    result = tag(title, "", rules)
+    result = scan(title, "", rules)
     assert result.lang == "az"
     for e in result.evidence:
         assert normalise_field(title)[e.start : e.end] == e.text
@@ -364,7 +362,7 @@ def test_dotted_capital_i_keeps_offsets_aligned(rules: Rules) -> None:
 
 def test_a_trigger_far_from_any_actor_gives_no_signal(rules: Rules) -> None:
     filler = " ".join(["The weather was mild and the markets were calm."] * 30)
-    result = tag(
+    result = scan(
         "Azerbaijan and Russia review trade figures",
         f"{filler} Elsewhere, police arrested a burglar.",
         rules,
@@ -374,7 +372,7 @@ def test_a_trigger_far_from_any_actor_gives_no_signal(rules: Rules) -> None:
 
 
 def test_a_meeting_needs_both_sides_close_by(rules: Rules) -> None:
-    result = tag(
+    result = scan(
         "Aliyev meets Pashinyan in Abu Dhabi",
         "The leaders held talks without a mediator. " * 3 + "Russia was not informed.",
         rules,
@@ -383,7 +381,7 @@ def test_a_meeting_needs_both_sides_close_by(rules: Rules) -> None:
 
 
 def test_a_demanded_apology_is_protest_not_conciliation(rules: Rules) -> None:
-    result = tag(
+    result = scan(
         "Baku demands an apology from Moscow",
         "Azerbaijan expects Russia to apologise and pay compensation.",
         rules,
@@ -393,7 +391,7 @@ def test_a_demanded_apology_is_protest_not_conciliation(rules: Rules) -> None:
 
 
 def test_a_given_apology_is_conciliation(rules: Rules) -> None:
-    result = tag("Putin apologises to Aliyev over the downed airliner", "", rules)
+    result = scan("Putin apologises to Aliyev over the downed airliner", "", rules)
     assert "conciliation" in result.signals
 
 
@@ -405,7 +403,7 @@ def test_html_is_stripped_and_entities_unescaped_before_matching(rules: Rules) -
         "<p><b>Azerbaijan</b> &amp; Russia: police&nbsp;<i>arrest</i>"
         " &#1041;&#1072;&#1082;&#1091;</p>"
     )
-    result = tag(title, "<script>var russia = 1;</script>", rules)
+    result = scan(title, "<script>var russia = 1;</script>", rules)
     normalised = normalise_field(title)
     assert normalised == "Azerbaijan & Russia: police arrest Баку"
     assert result.relevant
@@ -419,7 +417,7 @@ def test_evidence_offsets_refer_to_the_normalised_text(rules: Rules) -> None:
     title = (
         "Ｍｏｓｃｏｗ\u00a0summons   Azer\u00adbaijan's ambassador"  # full-width, nbsp, soft hyphen
     )
-    result = tag(title, "", rules)
+    result = scan(title, "", rules)
     normalised = normalise_field(title)
     assert normalised == "Moscow summons Azerbaijan's ambassador"
     assert result.relevant
@@ -428,13 +426,13 @@ def test_evidence_offsets_refer_to_the_normalised_text(rules: Rules) -> None:
 
 
 def test_yo_is_read_as_ye(rules: Rules) -> None:
-    result = tag("Баку ждёт извинений от Москвы", "", rules)
+    result = scan("Баку ждёт извинений от Москвы", "", rules)
     assert "diplomatic_protest" in result.signals
 
 
 def test_huge_input_is_cut_and_noted(rules: Rules) -> None:
     summary = "Azerbaijan and Russia. " * 5_000  # 115,000 characters
-    result = tag("Trade talks", summary, rules)
+    result = scan("Trade talks", summary, rules)
     notes = {n.label: n for n in evidence_of(result, "note")}
     assert notes["truncated"].field == "summary"
     assert all(e.end <= MAX_FIELD_CHARS for e in result.evidence if e.kind != "note")
@@ -458,13 +456,13 @@ def test_huge_input_is_cut_and_noted(rules: Rules) -> None:
 def test_empty_binary_or_garbage_input_is_not_relevant_and_does_not_raise(
     rules: Rules, title: str, summary: str
 ) -> None:
-    result = tag(title, summary, rules)
+    result = scan(title, summary, rules)
     assert not result.relevant
     assert result.signals == ()
 
 
 def test_non_string_input_does_not_raise(rules: Rules) -> None:
-    result = tag(b"\xff\xfe Baku \x00 Moscow", None, rules)  # type: ignore[arg-type]
+    result = scan(b"\xff\xfe Baku \x00 Moscow", None, rules)  # type: ignore[arg-type]
     assert result.sides == ("AZ", "RU")
 
 
@@ -472,7 +470,7 @@ def test_non_string_input_does_not_raise(rules: Rules) -> None:
 
 
 def test_signals_follow_the_taxonomy_order(rules: Rules) -> None:
-    result = tag(
+    result = scan(
         "Aliyev: Russia shot down our plane and must apologise",
         "Baku demands punishment of those responsible and accuses Moscow of a cover-up.",
         rules,
@@ -482,8 +480,8 @@ def test_signals_follow_the_taxonomy_order(rules: Rules) -> None:
 
 
 def test_result_is_deterministic_and_carries_the_rules_version(rules: Rules) -> None:
-    first = tag("Putin phones Aliyev", "The Kremlin said the call was warm.", rules)
-    second = tag("Putin phones Aliyev", "The Kremlin said the call was warm.", rules)
+    first = scan("Putin phones Aliyev", "The Kremlin said the call was warm.", rules)
+    second = scan("Putin phones Aliyev", "The Kremlin said the call was warm.", rules)
     assert first == second
     assert first.rules_version == rules.version
     assert len(rules.version) == 16
@@ -492,7 +490,7 @@ def test_result_is_deterministic_and_carries_the_rules_version(rules: Rules) -> 
 def test_fast_evidence_equals_validated_evidence(rules: Rules) -> None:
     # The matcher builds Evidence without validation (it is on the hot path);
     # this holds it to what pydantic's validated constructor gives.
-    result = tag("Moscow summons Azerbaijan's ambassador", "", rules)
+    result = scan("Moscow summons Azerbaijan's ambassador", "", rules)
     for fast in result.evidence:
         validated = Evidence(**fast.model_dump())
         assert fast == validated
@@ -520,7 +518,7 @@ def test_fast_evidence_equals_validated_evidence(rules: Rules) -> None:
 
 def test_title_and_summary_matches_never_join_across_the_fields(rules: Rules) -> None:
     # "shot down" split between the fields is not a shoot-down.
-    result = tag(
+    result = scan(
         "Baku and Moscow ask who shot", "down the rumours of a rift, officials said.", rules
     )
     assert result.relevant
@@ -531,7 +529,7 @@ def test_title_and_summary_matches_never_join_across_the_fields(rules: Rules) ->
 
 
 def test_declared_language_wins_over_detection(rules: Rules) -> None:
-    assert tag("Baku", "", rules, lang="de").lang == "de"
+    assert scan("Baku", "", rules, lang="de").lang == "de"
 
 
 @pytest.mark.parametrize(

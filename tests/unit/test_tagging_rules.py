@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import MonitorError
-from monitor.tagging.matcher import tag
+from monitor.tagging import scan
 from monitor.tagging.rules import (
     BUNDLED_RULES,
     RuleFileError,
@@ -67,7 +67,7 @@ def test_the_bundled_rules_cover_every_signal_of_the_taxonomy() -> None:
 
 def test_a_minimal_rules_directory_loads_and_tags(tmp_path: Path) -> None:
     rules = load_rules(write_rules(tmp_path, **{"signals/detentions.toml": MINIMAL_SIGNAL}))
-    result = tag("Russia arrests Azerbaijanis", "", rules)
+    result = scan("Russia arrests Azerbaijanis", "", rules)
     assert result.relevant
     assert result.signals == ("detentions",)
 
@@ -103,9 +103,9 @@ def test_terms_are_words_stems_or_phrases(
 def test_a_phrase_may_have_inner_stems(tmp_path: Path) -> None:
     signal = MINIMAL_SIGNAL.replace('terms = ["arrest*"]', 'terms = ["militar* bas*"]')
     rules = load_rules(write_rules(tmp_path, **{"signals/detentions.toml": signal}))
-    result = tag("Russia closes military bases in Azerbaijan", "", rules)
+    result = scan("Russia closes military bases in Azerbaijan", "", rules)
     assert [e.text for e in result.evidence if e.kind == "signal"] == ["military bases"]
-    assert not tag("Russia closes military in Azerbaijan", "", rules).signals
+    assert not scan("Russia closes military in Azerbaijan", "", rules).signals
 
 
 # --- broken files: the message names the file, the line when known, and the reason ---
@@ -225,8 +225,8 @@ def test_countries_and_enumerations_are_rules_an_analyst_can_write(tmp_path: Pat
     rules = load_rules(
         write_rules(tmp_path, **{"lists.toml": lists, "signals/detentions.toml": MINIMAL_SIGNAL})
     )
-    assert not tag("Kazakhstan, Russia and Azerbaijan arrest smugglers", "", rules).relevant
-    assert tag("Russia arrests Azerbaijanis", "", rules).relevant
+    assert not scan("Kazakhstan, Russia and Azerbaijan arrest smugglers", "", rules).relevant
+    assert scan("Russia arrests Azerbaijanis", "", rules).relevant
 
 
 def test_a_side_without_actors_is_an_error(tmp_path: Path) -> None:

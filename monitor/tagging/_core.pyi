@@ -1,4 +1,0 @@
-from monitor.tagging.matcher import TagResult
-from monitor.tagging.rules import Rules
-
-def tag(title: str, summary: str, rules: Rules, lang: str | None = None) -> TagResult: ...

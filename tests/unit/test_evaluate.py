@@ -3,7 +3,7 @@
 Each threshold is what the rules reach today less a small margin, so a rule
 change that loses ground fails here. docs/tagging.md gives the scores, how each
 corpus was made, and the targets (relevance F1 0.95 overall and 0.90 per
-language, signal micro-F1 0.90, 0.80 per signal) where they are not met yet.
+language, signal micro-F1 0.90, 0.80 per signal), which every corpus now meets.
 """
 
 from __future__ import annotations
@@ -28,21 +28,21 @@ DEV_CORPUS = Path(__file__).parents[1] / "data" / "dev.jsonl"
 # Corpora labelled from SIGNALS.md, not from the rules (tests/data/labelling/):
 # relevance F1, its floor in each language, signal micro-F1, its floor in each language.
 HELDOUT_CORPORA = {
-    "heldout.jsonl": (0.95, 0.93, 0.93, 0.90),
-    "fresh.jsonl": (0.97, 0.95, 0.94, 0.90),
+    "heldout.jsonl": (0.98, 0.97, 0.96, 0.94),
+    "fresh.jsonl": (0.98, 0.97, 0.96, 0.93),
     # Real reporting: 0.96 and 0.71 when first scored, before any rule saw it.
-    "real.jsonl": (0.95, 0.93, 0.80, 0.76),
+    "real.jsonl": (0.97, 0.95, 0.93, 0.91),
 }
 # On real reporting, each signal with at least this many gold occurrences keeps
-# this F1 (the target is 0.80; hostile rhetoric is below it).
+# this F1 (the target is 0.80; hostile rhetoric, the lowest, is at 0.88).
 REAL_SIGNAL_MIN_GOLD = 10
-REAL_SIGNAL_F1 = 0.62
+REAL_SIGNAL_F1 = 0.85
 DATA = Path(__file__).parents[1] / "data"
 
 RELEVANCE_F1_OVERALL = 0.98
 RELEVANCE_F1_PER_LANGUAGE = 0.95
-SIGNAL_MICRO_F1 = 0.95
-SIGNAL_MICRO_F1_PER_LANGUAGE = 0.91
+SIGNAL_MICRO_F1 = 0.96
+SIGNAL_MICRO_F1_PER_LANGUAGE = 0.93
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_both_halves_of_the_split_score_alike(
     half = [item for item in corpus if int(item.id.rsplit("-", 1)[1]) % 2 == parity]
     half_report = evaluate(half, rules)
     assert half_report.relevance.f1 >= RELEVANCE_F1_OVERALL
-    assert half_report.signals.f1 >= 0.94
+    assert half_report.signals.f1 >= 0.95
 
 
 def test_the_language_is_detected_for_every_item(report: Report) -> None:
